@@ -1,0 +1,111 @@
+"""Command line: ``dlc-lookagain analyze|inspect ...``.
+
+Exit codes: 0 success, 1 an input could not be used (the message names the file),
+2 wrong command-line usage (argparse), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+
+from dlc_lookagain import __version__
+from dlc_lookagain.errors import PoseFormatError
+
+logger = logging.getLogger("dlc_lookagain")
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "path",
+        help="your DeepLabCut project's config.yaml (or its folder), one DLC output .h5/.csv, "
+        "a SLEAP .slp, or a SLEAP analysis .h5",
+    )
+    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos or folders of videos")
+    p.add_argument("--videotype", default="", help="only videos with this extension, e.g. mp4")
+    p.add_argument("--destfolder", help="folder where DeepLabCut wrote its .h5 files, if not beside the videos")
+    p.add_argument("--shuffle", type=int, help="use the DeepLabCut output of this shuffle")
+    p.add_argument("--track-method", choices=["el", "bx", "sk", "ctd", "tr"],
+                   help="multi-animal DLC: use the tracks of this tracker")
+    p.add_argument("--unfiltered", action="store_true",
+                   help="use DLC's raw output even where a _filtered file exists")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlc-lookagain",
+        description="Behavior labels from your DeepLabCut or SLEAP poses, looking at only the video "
+        "frames that need it. Run it after pose estimation, on the same project.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debugging)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("analyze", help="label behaviors in every analyzed video of a project",
+                       description="Find every analyzed video of the project, read and check the poses "
+                       "against the videos, and (once the model is included) write behavior files "
+                       "beside the pose files.")
+    _add_input_options(p)
+
+    p = sub.add_parser("inspect", help="read pose files and print what was found (nothing is written)",
+                       description="Read the project or pose file and print one line per recording: "
+                       "frames, fps, animals, bodyparts, missing keypoints, and the video used.")
+    _add_input_options(p)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    # Video warnings are logged as well as raised for library callers: show them once.
+    from dlc_lookagain.io.video import VideoWarning
+
+    warnings.simplefilter("ignore", VideoWarning)
+    logging.captureWarnings(True)
+
+
+def _print_summaries(summaries) -> None:
+    rows = [("pose file", "frames", "fps", "animals", "parts", "missing", "video")]
+    for s in summaries:
+        rows.append((
+            s.pose_file.name, str(s.n_frames), f"{s.fps:.2f}" if s.fps else "?",
+            str(len(s.individuals)), str(s.n_bodyparts), f"{100 * s.missing_fraction:.1f}%",
+            s.video.name if s.video else "(none: keypoints only)",
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    from dlc_lookagain.pipeline import RecordingSummary, analyze, read_inputs  # heavy imports after parsing
+
+    kwargs = dict(
+        videos=args.videos, videotype=args.videotype, destfolder=args.destfolder, shuffle=args.shuffle,
+        filtered=False if args.unfiltered else None, track_method=args.track_method,
+    )
+    try:
+        if args.command == "inspect":
+            summaries = [RecordingSummary.from_record(r) for r in read_inputs(args.path, **kwargs)]
+        else:
+            summaries = analyze(args.path, **kwargs)
+    except PoseFormatError as exc:
+        logger.error("%s", exc)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        logger.error("interrupted")
+        return EXIT_INTERRUPTED
+    _print_summaries(summaries)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

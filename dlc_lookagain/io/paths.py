@@ -1,0 +1,99 @@
+"""Small path helpers shared by readers and writers: finding moved files, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".wmv", ".webm", ".h264")
+
+
+def _path_parts(stored: str) -> list[str]:
+    """Split a stored path written on any OS (``C:\\data\\v.avi`` or ``/Users/x/v.mp4``)."""
+    if "\\" in stored and "/" not in stored:
+        return list(PureWindowsPath(stored).parts)
+    return list(PurePosixPath(stored).parts)
+
+
+def resolve_moved_path(stored: str | os.PathLike, *anchors: str | os.PathLike) -> Path | None:
+    """Find a file whose stored path may be stale because a project folder moved.
+
+    Tried in order: the stored path as it is; the stored path relative to each
+    anchor folder and each of its ancestors (a path stored relative to a
+    repository root); then the longest tail of the stored path (``videos/x.mp4``,
+    then ``x.mp4``) under each anchor.
+
+    Parameters
+    ----------
+    stored : str or path-like
+        The path as written in a config or pose file (absolute, relative, Windows or POSIX).
+    *anchors : path-like
+        Folders to search from, most specific first (e.g. the pose file's folder,
+        then the project folder).
+
+    Returns
+    -------
+    Path or None
+        The first existing file, or None when nothing matches.
+    """
+    stored = str(stored).strip()
+    if not stored:
+        return None
+    direct = Path(stored).expanduser()
+    if direct.is_file():
+        return direct.resolve()
+    parts = [p for p in _path_parts(stored) if p not in ("/", "\\") and not p.endswith((":", ":\\"))]
+    anchor_dirs = [Path(a).expanduser().resolve() for a in anchors if a is not None]
+    if not direct.is_absolute():
+        for anchor in anchor_dirs:
+            for base in (anchor, *anchor.parents):
+                cand = base / direct
+                if cand.is_file():
+                    return cand.resolve()
+    for n in range(len(parts), 0, -1):
+        tail = Path(*parts[-n:])
+        for anchor in anchor_dirs:
+            cand = anchor / tail
+            if cand.is_file():
+                return cand.resolve()
+    return None
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it onto ``final`` on success.
+
+    A crash or exception leaves any existing ``final`` untouched and removes the
+    temporary file, so readers never see a half-written output.
+
+    Parameters
+    ----------
+    final : path-like
+        Where the file should end up.
+    overwrite : bool
+        Replace an existing ``final``. When False and it exists,
+        :class:`FileExistsError` is raised before anything is written.
+    """
+    final = Path(final)
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"{final}: output exists; pass overwrite=True to replace it")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + final.suffix, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        # mkstemp makes owner-only files; outputs should be readable by the lab like any other file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
