@@ -33,6 +33,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pandas as pd
+import scipy.io
 
 from dlc_lookagain.errors import PoseFormatError
 
@@ -932,6 +933,8 @@ def _read_behaviordepot(
     total = meta.get("TotalFrames")
     if fps is None and meta.get("FrameRate"):
         fps = float(meta["FrameRate"])
+    if fps is None:
+        fps = _behaviordepot_frame_rate(path)
 
     names, columns = [], []
     for name, parts in behs.items():
@@ -981,6 +984,27 @@ def _read_behaviordepot(
         present[: len(c), 0, j] = c
     annotated = np.ones((t, 1), dtype=bool)
     return BehaviorLabels(names, [ALL_INDIVIDUALS], present, annotated, fps, path, "behaviordepot")
+
+
+def _behaviordepot_frame_rate(path: Path) -> float | None:
+    """Frame rate from BehaviorDEPOT's ``<video>_analyzed/Params.mat`` beside the label file, if any.
+
+    The hB label file itself stores no fps; BehaviorDEPOT's analysis folder of the
+    same session records the video's (``Params.Video.frameRate``).
+    """
+    params = sorted(path.parent.glob("*_analyzed/Params.mat"))
+    if len(params) != 1:
+        return None
+    try:
+        mat = scipy.io.loadmat(params[0], squeeze_me=True, struct_as_record=False)
+        rate = float(mat["Params"].Video.frameRate)
+    except Exception as exc:  # any unreadable Params.mat just means "fps unknown"
+        logger.debug("%s: no frame rate read from %s: %s", path, params[0], exc)
+        return None
+    if not np.isfinite(rate) or rate <= 0:
+        return None
+    logger.info("%s: fps %.6g taken from %s", path, rate, params[0])
+    return rate
 
 
 def _hbehavior_from_hdf5(path: Path) -> tuple[dict, dict]:

@@ -149,9 +149,12 @@ def read_dlc_config(config_path: str | Path) -> DLCProject:
     video_sets = cfg.get("video_sets") or {}
     if not isinstance(video_sets, dict):
         raise PoseFormatError(config_path, f"'video_sets' must be a mapping of video paths, got {type(video_sets).__name__}")
+    placeholder_crop = None
     for stored, settings in video_sets.items():
         stored = str(stored)
         if _PLACEHOLDER in stored:
+            # DLC's demo code later writes the real video path here; the crop is already right.
+            placeholder_crop = _parse_crop((settings or {}).get("crop"), stored, config_path)
             continue
         found = resolve_moved_path(stored, project_dir / "videos", project_dir)
         if found is None:
@@ -175,6 +178,8 @@ def read_dlc_config(config_path: str | Path) -> DLCProject:
                 if video_sets and not missing:
                     logger.info("%s: %s is in videos/ but not in video_sets; including it", config_path, video.name)
                 videos.append(video)
+                if placeholder_crop is not None:
+                    crops[video] = placeholder_crop
 
     return DLCProject(
         config_path=config_path,

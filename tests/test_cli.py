@@ -1,0 +1,57 @@
+"""The dlc-lookagain command line: exit codes, messages, and what it prints."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from dlc_lookagain.cli import EXIT_BAD_INPUT, EXIT_OK, main
+
+MULTI = "deeplabcut/examples/multi_mouse-dlc_team-2022-04-12"
+
+
+def test_help_speaks_plainly(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "analyze" in out and "inspect" in out and "DeepLabCut" in out
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze"])
+    assert exit_info.value.code == 2
+
+
+def test_inspect_project_prints_one_line_per_recording(shared, capsys):
+    assert main(["-q", "inspect", str(shared / MULTI / "config.yaml")]) == EXIT_OK
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["pose", "file", "frames"]
+    assert len(lines) == 2
+    row = lines[1]
+    assert "m3v1mp4shortDLC_effnet_b0_multi_mouseApr12shuffle1_5_el_filtered.h5" in row
+    assert " 31 " in row and "m3v1mp4short.mp4" in row and " 4 " in row  # 3 mice + 'single'
+
+
+def test_analyze_says_plainly_that_no_labels_were_written(shared, capsys, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert main(["analyze", str(shared / MULTI / "config.yaml"), "--unfiltered"]) == EXIT_OK
+    assert "no behavior annotations were written" in caplog.text
+    assert "_el.h5" in capsys.readouterr().out
+
+
+def test_bad_input_exit_code_and_message(tmp_path, caplog):
+    bad = tmp_path / "poses.csv"
+    bad.write_text("")
+    with caplog.at_level(logging.ERROR):
+        assert main(["inspect", str(bad)]) == EXIT_BAD_INPUT
+    assert "poses.csv" in caplog.text
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "dlc_lookagain.cli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "dlc-lookagain" in proc.stdout
