@@ -221,3 +221,17 @@ def test_bad_configs(tmp_path, content, problem):
 def test_project_without_any_analysis(shared):
     with pytest.raises(PoseFormatError, match="no analyzed videos"):
         load_project(shared / EXAMPLES / "openfield-Pranav-2018-10-30" / "config.yaml")
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_project"
+
+
+def test_sample_project_reads_as_dlc_and_sleap():
+    recs = load_project(SAMPLE / "config.yaml")
+    assert [r.video_path.name for r in recs] == ["sample_000.mp4", "sample_001.mp4"]
+    for rec in recs:
+        assert rec.n_frames == rec.n_video_frames == 600 and rec.fps == pytest.approx(30.0)
+        assert rec.individuals == ["individual1", "individual2"] and len(rec.bodyparts) == 7
+        slp = load_pose(SAMPLE / "videos" / f"{rec.video_path.name}.predictions.slp")
+        assert slp.video_path == rec.video_path  # stored absolute path is stale in a clone: found beside
+        assert slp.n_frames == 600 and slp.bodyparts == rec.bodyparts
