@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.io.labels import mask_runs
 from dlc_lookagain.io.paths import atomic_path
 from dlc_lookagain.io.record import PoseRecord
 
@@ -307,10 +308,7 @@ def bouts_from_mask(mask, min_frames: int = 1) -> list[tuple[int, int]]:
     min_frames = int(min_frames)
     if min_frames < 1:
         raise ValueError(f"min_frames must be >= 1, got {min_frames}")
-    # Padding with False on both ends turns every run into one +1 and one -1 step.
-    edges = np.diff(np.concatenate(([0], m.astype(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1) - 1
+    _, starts, ends = mask_runs(m[None, :])
     keep = (ends - starts + 1) >= min_frames
     return [(int(s), int(e)) for s, e in zip(starts[keep], ends[keep])]
 

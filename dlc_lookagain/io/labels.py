@@ -190,7 +190,7 @@ class BehaviorLabels:
         t, n_ind, n_beh = self.present.shape
         # (I*C, T) so that np.nonzero walks each individual/behavior track in frame order.
         tracks = self.present.reshape(t, n_ind * n_beh).T
-        track, starts, ends = _mask_to_bouts(tracks)
+        track, starts, ends = mask_runs(tracks)
         fps = self.fps if self.fps else np.nan
         ind_names = np.asarray(self.individuals, dtype=object)[track // max(n_beh, 1)]
         beh_names = np.asarray(self.behaviors, dtype=object)[track % max(n_beh, 1)]
@@ -345,7 +345,7 @@ def _normalize_individual(name) -> str:
     return ALL_INDIVIDUALS if _is_all(name) else name
 
 
-def _mask_to_bouts(tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mask_runs(tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs of True in each row of a bool ``(K, T)`` array.
 
     Returns
