@@ -235,3 +235,19 @@ def test_sample_project_reads_as_dlc_and_sleap():
         slp = load_pose(SAMPLE / "videos" / f"{rec.video_path.name}.predictions.slp")
         assert slp.video_path == rec.video_path  # stored absolute path is stale in a clone: found beside
         assert slp.n_frames == 600 and slp.bodyparts == rec.bodyparts
+
+
+def test_unreadable_videos_folder_names_the_folder(openfield_project, monkeypatch):
+    # Root ignores chmod in CI, so simulate the permission error the OS would raise.
+    videos = openfield_project / "videos"
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):
+        if self == videos:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(PoseFormatError) as err:
+        read_dlc_config(openfield_project / "config.yaml")
+    assert str(videos) in str(err.value) and "cannot list the folder" in str(err.value)
