@@ -251,3 +251,18 @@ def test_unreadable_videos_folder_names_the_folder(openfield_project, monkeypatc
     with pytest.raises(PoseFormatError) as err:
         read_dlc_config(openfield_project / "config.yaml")
     assert str(videos) in str(err.value) and "cannot list the folder" in str(err.value)
+
+
+def test_copied_project_reads_its_own_videos_not_the_originals(openfield_project, tmp_path):
+    # The config of a copied project lists the original's absolute paths, which still exist.
+    original = openfield_project
+    copy = tmp_path / "copy-of-project"
+    shutil.copytree(original, copy, symlinks=True)
+    text = (copy / "config.yaml").read_text().replace(
+        "WILL BE AUTOMATICALLY UPDATED BY DEMO CODE:", f"{original / 'videos' / 'm3v1mp4.mp4'}:"
+    )
+    (copy / "config.yaml").write_text(text)
+    project = read_dlc_config(copy / "config.yaml")
+    assert project.videos == [copy / "videos" / "m3v1mp4.mp4"]  # symlink kept, not followed
+    (rec,) = load_project(copy / "config.yaml")
+    assert rec.source.parent == copy / "videos"

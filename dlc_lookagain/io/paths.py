@@ -14,6 +14,15 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".wmv", ".webm", ".h264")
 
 
+def absolute_path(path: str | os.PathLike) -> Path:
+    """Absolute, normalized path that keeps symlinks as the user made them (unlike ``resolve``).
+
+    Videos are often symlinked into a project; following the link would change the
+    name we match pose files and outputs against.
+    """
+    return Path(os.path.abspath(os.fspath(path)))
+
+
 def _path_parts(stored: str) -> list[str]:
     """Split a stored path written on any OS (``C:\\data\\v.avi`` or ``/Users/x/v.mp4``)."""
     if "\\" in stored and "/" not in stored:
@@ -47,21 +56,21 @@ def resolve_moved_path(stored: str | os.PathLike, *anchors: str | os.PathLike) -
         return None
     direct = Path(stored).expanduser()
     if direct.is_file():
-        return direct.resolve()
+        return absolute_path(direct)
     parts = [p for p in _path_parts(stored) if p not in ("/", "\\") and not p.endswith((":", ":\\"))]
-    anchor_dirs = [Path(a).expanduser().resolve() for a in anchors if a is not None]
+    anchor_dirs = [absolute_path(Path(a).expanduser()) for a in anchors if a is not None]
     if not direct.is_absolute():
         for anchor in anchor_dirs:
             for base in (anchor, *anchor.parents):
                 cand = base / direct
                 if cand.is_file():
-                    return cand.resolve()
+                    return absolute_path(cand)
     for n in range(len(parts), 0, -1):
         tail = Path(*parts[-n:])
         for anchor in anchor_dirs:
             cand = anchor / tail
             if cand.is_file():
-                return cand.resolve()
+                return absolute_path(cand)
     return None
 
 

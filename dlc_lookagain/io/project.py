@@ -16,7 +16,7 @@ import yaml
 
 from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.dlc import choose_dlc_output, parse_dlc_output_name
-from dlc_lookagain.io.paths import VIDEO_EXTENSIONS, resolve_moved_path
+from dlc_lookagain.io.paths import VIDEO_EXTENSIONS, absolute_path, resolve_moved_path
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def read_dlc_config(config_path: str | Path) -> DLCProject:
     if not isinstance(cfg, dict) or "Task" not in cfg or "bodyparts" not in cfg:
         raise PoseFormatError(config_path, "not a DeepLabCut project config (needs at least 'Task' and 'bodyparts')")
 
-    project_dir = config_path.resolve().parent
+    project_dir = absolute_path(config_path).parent
     stored_dir = str(cfg.get("project_path") or "")
     if stored_dir and _PLACEHOLDER not in stored_dir and Path(stored_dir) != project_dir:
         logger.info("%s: project_path %s differs from the config's folder; using %s", config_path, stored_dir, project_dir)
@@ -156,7 +156,10 @@ def read_dlc_config(config_path: str | Path) -> DLCProject:
             # DLC's demo code later writes the real video path here; the crop is already right.
             placeholder_crop = _parse_crop((settings or {}).get("crop"), stored, config_path)
             continue
-        found = resolve_moved_path(stored, project_dir / "videos", project_dir)
+        # A copied project still lists the original's absolute paths, which may exist too:
+        # the copy in this project's own videos/ folder wins, so the project reads itself.
+        own = project_dir / "videos" / Path(stored.replace("\\", "/")).name
+        found = own if own.is_file() else resolve_moved_path(stored, project_dir / "videos", project_dir)
         if found is None:
             missing.append(stored)
             continue
@@ -295,7 +298,7 @@ def find_analyzed_videos(
             if item.is_dir():
                 chosen.extend(list_videos(item, videotype))
             elif item.is_file():
-                chosen.append(item.resolve())
+                chosen.append(absolute_path(item))
             else:
                 found = resolve_moved_path(str(item), project.project_dir / "videos", project.project_dir)
                 if found is None:
