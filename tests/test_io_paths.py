@@ -23,6 +23,12 @@ def test_resolve_moved_path_variants(tmp_path):
     assert resolve_moved_path("mouse 1.mp4", *anchors) == video  # bare name
     assert resolve_moved_path("/nowhere/other.mp4", *anchors) is None
     assert resolve_moved_path("", *anchors) is None
+    # A copy beside the pose file wins over the original that still exists elsewhere.
+    original = tmp_path / "original" / "mouse 1.mp4"
+    original.parent.mkdir()
+    original.write_bytes(b"o")
+    assert resolve_moved_path(str(original), *anchors) == video
+    assert resolve_moved_path(str(original), tmp_path / "elsewhere") == original
 
 
 def test_atomic_path_writes_on_success_only(tmp_path):

@@ -33,10 +33,12 @@ def _path_parts(stored: str) -> list[str]:
 def resolve_moved_path(stored: str | os.PathLike, *anchors: str | os.PathLike) -> Path | None:
     """Find a file whose stored path may be stale because a project folder moved.
 
-    Tried in order: the stored path as it is; the stored path relative to each
-    anchor folder and each of its ancestors (a path stored relative to a
-    repository root); then the longest tail of the stored path (``videos/x.mp4``,
-    then ``x.mp4``) under each anchor.
+    Tried in order: a file of the same name in the first anchor folder (a copied
+    project or a pose file moved with its video must use the copy beside it, even
+    while the original's absolute path still exists); the stored path as it is; the
+    stored path relative to each anchor folder and each of its ancestors (a path
+    stored relative to a repository root); then the longest tail of the stored path
+    (``videos/x.mp4``, then ``x.mp4``) under each anchor.
 
     Parameters
     ----------
@@ -54,11 +56,13 @@ def resolve_moved_path(stored: str | os.PathLike, *anchors: str | os.PathLike) -
     stored = str(stored).strip()
     if not stored:
         return None
+    parts = [p for p in _path_parts(stored) if p not in ("/", "\\") and not p.endswith((":", ":\\"))]
+    anchor_dirs = [absolute_path(Path(a).expanduser()) for a in anchors if a is not None]
+    if anchor_dirs and parts and (anchor_dirs[0] / parts[-1]).is_file():
+        return anchor_dirs[0] / parts[-1]
     direct = Path(stored).expanduser()
     if direct.is_file():
         return absolute_path(direct)
-    parts = [p for p in _path_parts(stored) if p not in ("/", "\\") and not p.endswith((":", ":\\"))]
-    anchor_dirs = [absolute_path(Path(a).expanduser()) for a in anchors if a is not None]
     if not direct.is_absolute():
         for anchor in anchor_dirs:
             for base in (anchor, *anchor.parents):

@@ -157,9 +157,8 @@ def read_dlc_config(config_path: str | Path) -> DLCProject:
             placeholder_crop = _parse_crop((settings or {}).get("crop"), stored, config_path)
             continue
         # A copied project still lists the original's absolute paths, which may exist too:
-        # the copy in this project's own videos/ folder wins, so the project reads itself.
-        own = project_dir / "videos" / Path(stored.replace("\\", "/")).name
-        found = own if own.is_file() else resolve_moved_path(stored, project_dir / "videos", project_dir)
+        # resolve_moved_path prefers the copy in this project's own videos/ folder.
+        found = resolve_moved_path(stored, project_dir / "videos", project_dir)
         if found is None:
             missing.append(stored)
             continue
