@@ -20,7 +20,7 @@ import numpy as np
 import sleap_io as sio
 
 from dlc_lookagain.errors import PoseFormatError
-from dlc_lookagain.io.paths import VIDEO_EXTENSIONS, resolve_moved_path
+from dlc_lookagain.io.paths import VIDEO_EXTENSIONS, absolute_path, resolve_moved_path
 from dlc_lookagain.io.record import PoseRecord
 from dlc_lookagain.io.video import find_video_beside
 
@@ -561,11 +561,11 @@ def _find_video_beside(path: Path) -> Path | None:
     found = find_video_beside(path)
     if found is not None:
         logger.info("%s: no stored video path; using %s (name matches)", path, found.name)
-        return found.resolve()
+        return absolute_path(found)
     videos = sorted(p for p in path.parent.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
     if len(videos) == 1:
         logger.info("%s: no stored video path; using %s, the only video in its folder", path, videos[0].name)
-        return videos[0].resolve()
+        return absolute_path(videos[0])
     logger.info("%s: no stored video path, no video named like it and %d videos beside it; video_path=None",
                 path, len(videos))
     return None
