@@ -30,8 +30,14 @@ Protocol
   that frame and the keypoints only, so they are computed once for all frames and cached; taking
   the selected rows equals decoding only the selected frames (:func:`appearance.extract` does
   that, in one pass).
-* LookAgain gate rows (a learned choice of which frames to look at) are printed as pending until
-  the model exists.
+* LookAgain rows (``benchmarks/lookagain_eval.py``): the model is pretrained (no labels) on the
+  training videos, trained on the first 75 % of each, and its gate and thresholds are fitted on
+  the last 25 %. Frozen EfficientNet-Lite0 features of animal crops and a context view are
+  computed for every frame once and cached; a method "looks at" a frame by using its row. "gate"
+  rows let the learned gate choose k of the frames per 2 s window, "uniform" rows take every
+  1/k-th frame with the same model; k = 0 is LookAgain's keypoint-only path, k = 100 % sees every
+  frame. Ablations: without pretraining, and each gate component group removed (gate retrained).
+  ``--save-bundle`` writes the trained model into the package (the bundled weights).
 * Scores: per-behavior F1 pooled over all scored (frame, track) pairs of a split; macro F1 = mean
   over behaviors with a defined F1; vision-dependent macro F1 = mean over eat, drink, groom, rear
   (the behaviors the generator makes undecidable from keypoints alone). "looked %" = frames whose
@@ -45,6 +51,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -263,24 +270,58 @@ def _fmt(v: float) -> str:
     return f"{v:.3f}" if np.isfinite(v) else "n/a"
 
 
-def result_rows(results: dict[float, dict], split: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (strings) of one test split's table."""
+def _row(method: str, frac: float, r: dict, base: dict) -> list[str]:
+    d_macro = r["f1"]["macro"] - base["f1"]["macro"]
+    d_vis = r["vision"] - base["vision"]
+    return ([method, f"{frac:.0%}"] + [_fmt(r["f1"][b]) for b in BEHAVIORS]
+            + [_fmt(r["f1"]["macro"]), _fmt(r["vision"]), f"{100 * r['looked']:.1f}",
+               "" if frac == 0 else f"{d_macro:+.3f}", "" if frac == 0 else f"{d_vis:+.3f}",
+               "" if frac == 0 or not base["vision"] > 0 else f"{r['vision'] / base['vision']:.2f}x"])
+
+
+def result_rows(results: dict[float, dict], split: str,
+                lookagain: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (strings) of one test split's table.
+
+    ``lookagain`` is ``lookagain_eval.run(...)["main"]``: ``{(selector, budget): {split: scores}}``;
+    its rows compare with LookAgain's own keypoint-only row (budget 0).
+    """
     header = (["method", "k"] + [SHORT[b] for b in BEHAVIORS]
               + ["macro F1", "vision F1", "looked %", "Δmacro vs k=0", "Δvision vs k=0", "vision / k=0"])
     base = results[0.0][split]
     rows = []
     for frac, res in results.items():
-        r = res[split]
-        method = "keypoints only" if frac == 0 else "uniform + appearance"
-        d_macro = r["f1"]["macro"] - base["f1"]["macro"]
-        d_vis = r["vision"] - base["vision"]
-        rows.append([method, f"{frac:.0%}"] + [_fmt(r["f1"][b]) for b in BEHAVIORS]
-                    + [_fmt(r["f1"]["macro"]), _fmt(r["vision"]), f"{100 * r['looked']:.1f}",
-                       "" if frac == 0 else f"{d_macro:+.3f}", "" if frac == 0 else f"{d_vis:+.3f}",
-                       "" if frac == 0 or not base["vision"] > 0 else f"{r['vision'] / base['vision']:.2f}x"])
-    for frac in FRACTIONS:
-        pending = ["pending (model not built)"] + [""] * (len(header) - 3)
-        rows.append(["LookAgain gate", f"{frac:.0%}"] + pending)
+        method = "forest: keypoints only" if frac == 0 else "forest: uniform + appearance"
+        rows.append(_row(method, frac, res[split], base))
+    if lookagain is None:
+        for frac in FRACTIONS:
+            rows.append(["LookAgain gate", f"{frac:.0%}", "not run (--skip-lookagain)"] + [""] * (len(header) - 3))
+        return header, rows
+    la_base = lookagain[("gate", 0.0)][split]
+    for (selector, frac), res in sorted(lookagain.items(), key=lambda kv: (kv[0][1], kv[0][0] != "gate")):
+        if frac == 0:
+            method = "LookAgain: keypoints only"
+        elif frac >= 1:
+            method = "LookAgain: every frame"
+        else:
+            method = f"LookAgain {selector}"
+        rows.append(_row(method, frac, res[split], la_base))
+    return header, rows
+
+
+def ablation_rows(la: dict) -> tuple[list[str], list[list[str]]]:
+    """Ablation table: macro / vision F1 on both test splits at k = 10 % and 25 %."""
+    header = ["variant", "k"] + [f"{sp} {m}" for sp in TEST_SPLITS for m in ("macro", "vision")]
+    rows = []
+    variants = [("full model (gate)", {k: v for k, v in la["main"].items() if k[0] == "gate"})]
+    variants += list(la["ablations"].items())
+    for name, res in variants:
+        for key in sorted(k for k in res if isinstance(k, tuple)):
+            frac = key[1]
+            cells = []
+            for sp in TEST_SPLITS:
+                cells += [_fmt(res[key][sp]["f1"]["macro"]), _fmt(res[key][sp]["vision"])]
+            rows.append([name, f"{frac:.0%}"] + cells)
     return header, rows
 
 
@@ -289,8 +330,8 @@ def plain_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [len(h) for h in header]
     for row in rows:
         for j, cell in enumerate(row):
-            # The "pending" note spans the behavior columns; do not widen the first one for it.
-            if not cell.startswith("pending"):
+            # The "not run" note spans the behavior columns; do not widen the first one for it.
+            if not cell.startswith("not run"):
                 widths[j] = max(widths[j], len(cell))
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)),
              "  ".join("-" * w for w in widths)]
@@ -326,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trees", type=int, default=100, help="trees per forest (inner CV: half)")
     parser.add_argument("--train-stride", type=int, default=2, help="train on every n-th frame")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--skip-lookagain", action="store_true", help="forest rows only")
+    parser.add_argument("--no-ablations", action="store_true", help="LookAgain main rows only")
+    parser.add_argument("--pretrain-steps", type=int, default=600)
+    parser.add_argument("--behavior-steps", type=int, default=1000)
+    parser.add_argument("--save-bundle", action="store_true",
+                        help="write the trained model to dlc_lookagain/model/weights/ (bundled weights)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -334,17 +381,47 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     app_cfg = appearance.AppearanceConfig()
     data = {}
+    split_dirs = {}
     for split in SPLITS:
         n = args.train_videos if split == "train" else args.test_videos
         cfg = split_config(split, seconds=args.seconds, n_videos=n)
-        data[split] = load_split(ensure_split(split, cfg), app_cfg)
+        split_dirs[split] = ensure_split(split, cfg)
+        data[split] = load_split(split_dirs[split], app_cfg)
     t_data = time.perf_counter() - t_start
 
     results: dict[float, dict] = {}
     tests = {s: data[s] for s in TEST_SPLITS}
-    for frac in (0.0, *FRACTIONS):
-        results[frac] = evaluate(data["train"], tests, frac, args.trees, args.train_stride)
+    # Forest results are deterministic for given data and settings: cached between runs.
+    forest_key = hashlib.sha1(repr((sorted(split_dirs.items()), args.trees, args.train_stride, SEED,
+                                    appearance.FEATURE_VERSION)).encode()).hexdigest()[:10]
+    forest_cache = DATA_DIR / f"forest-results-{forest_key}.pkl"
+    if forest_cache.exists():
+        results = pickle.loads(forest_cache.read_bytes())
+        logger.info("forest results cached in %s", forest_cache)
+    else:
+        for frac in (0.0, *FRACTIONS):
+            results[frac] = evaluate(data["train"], tests, frac, args.trees, args.train_stride)
+        tmp = forest_cache.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(results))
+        tmp.replace(forest_cache)
     t_eval = time.perf_counter() - t_start - t_data
+
+    la = None
+    if not args.skip_lookagain:
+        import lookagain_eval
+        from dlc_lookagain.model.training import TrainConfig
+
+        bundle = None
+        if args.save_bundle:
+            from dlc_lookagain.project_training import bundled_model_path
+
+            bundle = bundled_model_path()
+        t0 = time.perf_counter()
+        la = lookagain_eval.run(data, split_dirs, BEHAVIORS, VISION,
+                                TrainConfig(pretrain_steps=args.pretrain_steps, behavior_steps=args.behavior_steps,
+                                            seed=SEED),
+                                test_splits=TEST_SPLITS, ablations=not args.no_ablations, bundle_out=bundle)
+        la["times"]["total"] = time.perf_counter() - t0
 
     text, md = [], []
     intro = (f"Synthetic splits ({args.seconds:g} s videos; train {args.train_videos} videos, each test "
@@ -360,10 +437,27 @@ def main(argv: list[str] | None = None) -> int:
         text.append(line)
         md.append(f"- {line}")
     for split in TEST_SPLITS:
-        header, rows = result_rows(results, split)
+        header, rows = result_rows(results, split, None if la is None else la["main"])
         text += ["", f"== {split} ==", plain_table(header, rows)]
         md += ["", f"### {split}", "", markdown_table(header, rows)]
-    timing = f"data + features {t_data:.0f} s, training and scoring {t_eval:.0f} s"
+    timing = f"data + features {t_data:.0f} s, forest training and scoring {t_eval:.0f} s"
+    if la is not None:
+        gate = la["gate"]
+        note = (f"LookAgain gate on the held-out training frames: Spearman rho(gate score, benefit of vision) "
+                f"= {gate['spearman']:.3f} over {gate['frames']} animal-frames.")
+        text += ["", note]
+        md += ["", note]
+        if la["ablations"]:
+            header, rows = ablation_rows(la)
+            text += ["", "== ablations (LookAgain) ==", plain_table(header, rows)]
+            md += ["", "### Ablations (LookAgain)", "", markdown_table(header, rows)]
+            sp = {k: v.get("spearman") for k, v in la["ablations"].items() if "spearman" in v}
+            if sp:
+                line = "Gate Spearman rho without a component group: " + ", ".join(
+                    f"{k.replace('gate without ', '')} {v:.3f}" for k, v in sp.items())
+                text.append(line)
+                md += ["", line]
+        timing += "; LookAgain: " + ", ".join(f"{k} {v:.0f} s" for k, v in la["times"].items())
 
     real = None
     if not args.skip_real:
@@ -390,8 +484,11 @@ def main(argv: list[str] | None = None) -> int:
                     "appearance = the same plus model-free appearance features (`benchmarks/appearance.py`: "
                     "rotated body and head crops, HOG and intensity/chroma statistics) of every 1/k-th "
                     "frame, "
-                    "copied to the frames nearest to it with the signed distance. LookAgain gate rows wait "
-                    "for the model. See the docstring of `benchmarks/accuracy.py` for details.")
+                    "copied to the frames nearest to it with the signed distance. LookAgain rows: the model "
+                    "of `dlc_lookagain.model` (pretrained without labels, trained on 75 % of each training "
+                    "video, gate and thresholds fitted on the other 25 %), choosing frames with its gate or "
+                    "uniformly; its own k=0 row is the keypoint-only path. See the docstring of "
+                    "`benchmarks/accuracy.py` for details.")
         report.update_section("accuracy", "## Accuracy\n\n" + protocol + "\n\n" + "\n".join(md))
     return 0
 

@@ -9,7 +9,10 @@ __version__ = "0.1.0"
 
 from dlc_lookagain.errors import PoseFormatError, VideoMismatchError
 
-__all__ = ["__version__", "PoseFormatError", "VideoMismatchError", "analyze", "load_pose", "load_project", "PoseRecord"]
+__all__ = [
+    "__version__", "PoseFormatError", "VideoMismatchError", "analyze", "pretrain", "train", "load_pose",
+    "load_project", "PoseRecord",
+]
 
 
 def __getattr__(name):
@@ -18,6 +21,10 @@ def __getattr__(name):
         from dlc_lookagain import pipeline
 
         return getattr(pipeline, name)
+    if name in ("pretrain", "train"):
+        from dlc_lookagain import project_training
+
+        return getattr(project_training, name)
     if name in ("load_pose", "load_project", "PoseRecord"):
         from dlc_lookagain import io
 

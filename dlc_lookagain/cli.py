@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 import warnings
+from pathlib import Path
 
 from dlc_lookagain import __version__
 from dlc_lookagain.errors import PoseFormatError
@@ -17,6 +18,16 @@ from dlc_lookagain.errors import PoseFormatError
 logger = logging.getLogger("dlc_lookagain")
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1 (0.25 = a quarter of frames)")
+    return value
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
@@ -47,10 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("analyze", help="label behaviors in every analyzed video of a project",
-                       description="Find every analyzed video of the project, read and check the poses "
-                       "against the videos, and (once the model is included) write behavior files "
-                       "beside the pose files.")
+                       description="Find every analyzed video of the project, check the poses against the "
+                       "videos, look at the most informative frames, and write behavior files "
+                       "(<video>..._behaviors.csv/.h5, _bouts.csv) beside the pose files. Videos already "
+                       "analyzed are skipped, so an interrupted run continues where it stopped.")
     _add_input_options(p)
+    p.add_argument("--top-k", type=_fraction, default=0.25, metavar="FRACTION",
+                   help="fraction of frames the video is looked at (0 = keypoints only, 1 = every frame; "
+                   "default 0.25)")
+    p.add_argument("--model", help="a model file (.pt) trained with dlc_lookagain.train; default: the newest "
+                   "one in <project>/lookagain/models, else the bundled model")
+    p.add_argument("--overwrite", action="store_true", help="recompute videos whose behavior files exist")
 
     p = sub.add_parser("inspect", help="read pose files and print what was found (nothing is written)",
                        description="Read the project or pose file and print one line per recording: "
@@ -70,13 +88,19 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def _print_summaries(summaries) -> None:
-    rows = [("pose file", "frames", "fps", "animals", "parts", "missing", "video")]
+    analyzed = any(s.annotations_written or s.skipped for s in summaries)
+    header = ("pose file", "frames", "fps", "animals", "parts", "missing", "video")
+    rows = [header + (("looked", "behaviors file") if analyzed else ())]
     for s in summaries:
-        rows.append((
+        row = (
             s.pose_file.name, str(s.n_frames), f"{s.fps:.2f}" if s.fps else "?",
             str(len(s.individuals)), str(s.n_bodyparts), f"{100 * s.missing_fraction:.1f}%",
             s.video.name if s.video else "(none: keypoints only)",
-        ))
+        )
+        if analyzed:
+            out = s.outputs.get("behaviors_csv")
+            row += ("skipped" if s.skipped else f"{100 * s.looked_fraction:.0f}%", Path(out).name if out else "")
+        rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
@@ -96,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "inspect":
             summaries = [RecordingSummary.from_record(r) for r in read_inputs(args.path, **kwargs)]
         else:
-            summaries = analyze(args.path, **kwargs)
-    except PoseFormatError as exc:
+            summaries = analyze(args.path, **kwargs, top_k=args.top_k, model=args.model, overwrite=args.overwrite,
+                                progress=not args.quiet)
+    except (PoseFormatError, FileExistsError, FileNotFoundError) as exc:
         logger.error("%s", exc)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

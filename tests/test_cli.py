@@ -37,11 +37,30 @@ def test_inspect_project_prints_one_line_per_recording(shared, capsys):
     assert " 31 " in row and "m3v1mp4short.mp4" in row and " 4 " in row  # 3 mice + 'single'
 
 
-def test_analyze_says_plainly_that_no_labels_were_written(shared, capsys, caplog):
-    with caplog.at_level(logging.WARNING):
-        assert main(["analyze", str(shared / MULTI / "config.yaml"), "--unfiltered"]) == EXIT_OK
-    assert "no behavior annotations were written" in caplog.text
-    assert "_el.h5" in capsys.readouterr().out
+def test_analyze_writes_behavior_files_into_a_copy_and_resumes(shared, tmp_path, capsys, caplog):
+    """Real DLC project (another skeleton, 3 mice + 'single'), copied: files appear beside the poses."""
+    import shutil
+
+    project = tmp_path / "multi"
+    shutil.copytree(shared / MULTI, project)
+    config = str(project / "config.yaml")
+    assert main(["-q", "analyze", config, "--unfiltered", "--top-k", "0.5"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "_el_behaviors.csv" in out and "looked" in out
+    written = list(project.rglob("*_el_behaviors.csv"))
+    assert len(written) == 1 and (written[0].parent / written[0].name.replace("_behaviors.csv", "_bouts.csv")).exists()
+    # A second run has nothing to do and says so.
+    with caplog.at_level(logging.INFO):
+        assert main(["analyze", config, "--unfiltered"]) == EXIT_OK
+    assert "already analyzed" in caplog.text
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_analyze_rejects_a_bad_budget(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze", str(tmp_path), "--top-k", "2"])
+    assert exit_info.value.code == 2
+    assert "fraction between 0 and 1" in capsys.readouterr().err
 
 
 def test_bad_input_exit_code_and_message(tmp_path, caplog):

@@ -1,0 +1,284 @@
+"""Pretraining and training on a lab's own project: ``dlc_lookagain.pretrain`` and ``dlc_lookagain.train``.
+
+Both start from the bundled weights (motion encoder, quantizer, fusion and gate pretrained on
+generated data, see ``docs/model_card.md``) and save the adapted model in the project folder:
+``<project>/lookagain/models/<name>.pt`` with ``<name>.pt.manifest.json`` beside it (skeleton,
+behaviors, the hash of the data it was trained on, package version, held-out scores). Vision
+features are cached in ``<project>/lookagain/vision-cache/`` so a second run never decodes a frame
+twice. Nothing the user had is modified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.io.labels import read_labels
+from dlc_lookagain.io.record import PoseRecord
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["pretrain", "train", "bundled_model_path", "load_default_model", "find_label_file",
+           "project_folder"]
+
+BUNDLED_MODEL_NAME = "lookagain-generated.pt"
+LABEL_SUFFIXES = ("_labels.csv", "_labels.tsv", "_behaviors_labels.csv", ".boris.csv", ".boris.tsv", "_boris.csv",
+                  "_boris.tsv", "_bouts.csv")
+
+
+def bundled_model_path() -> Path:
+    """Path of the weights shipped inside the package."""
+    return Path(str(resources.files("dlc_lookagain.model").joinpath("weights", BUNDLED_MODEL_NAME)))
+
+
+def load_default_model():
+    """The bundled model ``(model, manifest)``; a clear error if the package lacks its weights."""
+    from dlc_lookagain.model.lookagain import load_model
+
+    path = bundled_model_path()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: the bundled LookAgain weights are missing from this installation; reinstall "
+            "dlc_lookagain or pass model=<path to a .pt model>")
+    return load_model(path)
+
+
+def project_folder(path: str | Path) -> Path:
+    """Where models and caches go: the DLC project folder, or the folder of a single pose file."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return path
+    return path.parent
+
+
+def _records(config_path, videos=None) -> list[PoseRecord]:
+    from dlc_lookagain.pipeline import read_inputs
+
+    records = read_inputs(config_path, videos)
+    if not records:
+        raise PoseFormatError(Path(config_path), "no analyzed recordings found")
+    return records
+
+
+def _video_stem(rec: PoseRecord) -> str:
+    if rec.video_path is not None:
+        return Path(rec.video_path).stem
+    from dlc_lookagain.io.dlc import parse_dlc_output_name
+
+    try:
+        return parse_dlc_output_name(Path(rec.source).name).video
+    except Exception:  # noqa: BLE001 - not a DLC output name
+        return Path(rec.source).stem.split(".")[0]
+
+
+def find_label_file(rec: PoseRecord, labels=None) -> Path | None:
+    """The label file of a recording.
+
+    ``labels`` may be None (look beside the video and the pose file for ``<video>_labels.csv``,
+    ``<video>.boris.csv``, ...), a folder (look there), a single file (used for every recording:
+    only sensible with one), or a dict ``{video stem or video path: label file}``.
+    """
+    stem = _video_stem(rec)
+    if isinstance(labels, dict):
+        for key, value in labels.items():
+            if Path(str(key)).stem == stem or str(key) == stem:
+                return Path(value)
+        return None
+    if labels is not None and Path(labels).is_file():
+        return Path(labels)
+    folders = [Path(labels)] if labels is not None else []
+    if labels is None:
+        if rec.video_path is not None:
+            folders.append(Path(rec.video_path).parent)
+        folders.append(Path(rec.source).parent)
+    for folder in folders:
+        for suffix in LABEL_SUFFIXES:
+            candidate = folder / f"{stem}{suffix}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _data_hash(records: list[PoseRecord], label_files: list[Path | None]) -> str:
+    h = hashlib.sha256()
+    for rec, lab in zip(records, label_files):
+        for p in (rec.source, lab):
+            if p is not None and Path(p).is_file():
+                h.update(Path(p).name.encode())
+                h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _sequence(rec: PoseRecord, extractor, cache, frames: np.ndarray | None, targets=None, progress=True):
+    from dlc_lookagain.model.look import attach_visual, look
+    from dlc_lookagain.model.pose_tokens import tokenize
+    from dlc_lookagain.model.windows import Sequence
+
+    pose = tokenize(rec)
+    seq = Sequence(_video_stem(rec), pose, float(rec.fps or 30.0), targets=targets)
+    if frames is not None and frames.size and rec.video_path is not None and extractor is not None:
+        attach_visual(seq, look(rec, pose, frames, extractor, cache, progress=progress))
+    elif rec.video_path is None:
+        logger.warning("%s: no video; trained on keypoints only", rec.source)
+    return seq
+
+
+def _start_model(model):
+    from dlc_lookagain.model.lookagain import load_model
+
+    if model is None:
+        return load_default_model()
+    if isinstance(model, (str, Path)):
+        return load_model(model)
+    return model, {}
+
+
+def _save(model, folder: Path, name: str, extra: dict) -> Path:
+    from dlc_lookagain.model.lookagain import save_model
+
+    out = folder / "lookagain" / "models" / f"{name}.pt"
+    if out.exists():
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = out.with_name(f"{name}-{stamp}.pt")
+    save_model(model, out, extra=extra)
+    logger.info("model saved to %s", out)
+    return out
+
+
+def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", vision_fraction: float = 0.1,
+             steps: int = 600, seed: int = 0, progress: bool = True) -> Path:
+    """Adapt the motion encoder to a project by self-supervised pretraining (no labels needed).
+
+    Parameters
+    ----------
+    config_path : str or Path
+        DeepLabCut ``config.yaml`` / project folder, or a single DLC or SLEAP pose file.
+    videos : list, optional
+        Only these videos.
+    model : path or LookAgainModel, optional
+        Start from this model instead of the bundled weights.
+    name : str
+        File name of the saved model (``<project>/lookagain/models/<name>.pt``; an existing file
+        is never overwritten: a timestamp is appended).
+    vision_fraction : float
+        Fraction of frames (uniform) whose vision features train the cross-modal loss.
+    steps : int
+        Optimisation steps (about 0.3-0.6 s each on 2 CPU cores).
+
+    Returns
+    -------
+    Path of the saved model.
+    """
+    from dlc_lookagain.model.inference import uniform_frames
+    from dlc_lookagain.model.training import TrainConfig
+    from dlc_lookagain.model.training import pretrain as pretrain_model
+    from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
+
+    torch.manual_seed(seed)
+    folder = project_folder(config_path)
+    records = _records(config_path, videos)
+    start, _ = _start_model(model)
+    extractor = FrameFeatureExtractor(start.config.vision_encoder, crop_scale=start.config.crop_scale)
+    cache = FeatureCache(folder / "lookagain" / "vision-cache")
+    seqs = [_sequence(r, extractor, cache, uniform_frames(r.n_frames, vision_fraction), progress=progress)
+            for r in records]
+    history = pretrain_model(start, seqs, TrainConfig(seed=seed), steps=steps, progress=progress)
+    extra = {"kind": "pretrained", "skeleton": list(records[0].bodyparts),
+             "data_sha256": _data_hash(records, [None] * len(records)),
+             "recordings": [str(r.source) for r in records], "final_losses": history[-1] if history else {}}
+    return _save(start, folder, name, extra)
+
+
+def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, name: str = "behavior",
+          steps: int = 1200, holdout: float = 0.25, seed: int = 0, progress: bool = True) -> Path:
+    """Train the behavior classifier (and the gate) on a lab's own annotations.
+
+    Parameters
+    ----------
+    config_path : str or Path
+        DeepLabCut ``config.yaml`` / project folder, or a single DLC or SLEAP pose file.
+    labels : None, folder, file or dict
+        Where the annotations are (see :func:`find_label_file`): frame tables
+        (``<video>_labels.csv``: one 0/1 column per behavior, or a ``label`` column), bout tables
+        and BORIS exports. Recordings without a label file are left out (logged).
+    behaviors : list of str, optional
+        Classes to learn, in order; default: every behavior found in the label files.
+    model : path or LookAgainModel, optional
+        Start from this model (e.g. the output of :func:`pretrain`) instead of the bundled weights.
+    name : str
+        Saved as ``<project>/lookagain/models/<name>.pt`` (never overwriting).
+    steps : int
+        Behavior training steps.
+    holdout : float
+        The last fraction of every labeled recording is kept out of training; it trains the gate
+        and calibrates the decision thresholds, and its scores go into the manifest.
+
+    Returns
+    -------
+    Path of the saved model.
+    """
+    from dlc_lookagain.model.heads import f1_per_class
+    from dlc_lookagain.model.inference import fused_pass
+    from dlc_lookagain.model.training import TrainConfig, calibrate, fine_tune_with_gate, fit_behavior, fit_gate
+    from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
+    torch.manual_seed(seed)
+    folder = project_folder(config_path)
+    records = _records(config_path, videos)
+    label_files = [find_label_file(r, labels) for r in records]
+    pairs = [(r, f) for r, f in zip(records, label_files) if f is not None]
+    for r, f in zip(records, label_files):
+        if f is None:
+            logger.info("%s: no label file found; not used for training", r.source)
+    if not pairs:
+        raise FileNotFoundError(f"no label files found for the recordings of {config_path} (looked for "
+                                f"<video>{', <video>'.join(LABEL_SUFFIXES)} beside videos and pose files)")
+    if behaviors is None:
+        found: list[str] = []
+        for r, f in pairs:
+            for b in read_labels(f, n_frames=r.n_frames, fps=r.fps, individuals=r.individuals).behaviors:
+                if b not in found:
+                    found.append(b)
+        behaviors = found
+    behaviors = list(behaviors)
+    start, _ = _start_model(model)
+    start.set_behaviors(behaviors)
+    extractor = FrameFeatureExtractor(start.config.vision_encoder, crop_scale=start.config.crop_scale)
+    cache = FeatureCache(folder / "lookagain" / "vision-cache")
+    fit_part, hold_part = [], []
+    for r, f in pairs:
+        lab = read_labels(f, n_frames=r.n_frames, fps=r.fps, individuals=r.individuals, behaviors=behaviors)
+        targets = np.where(lab.annotated[..., None], lab.present, np.nan).astype(np.float32)
+        seq = _sequence(r, extractor, cache, np.arange(r.n_frames), targets, progress=progress)
+        cut = int(round(seq.n_frames * (1 - holdout)))
+        fit_part.append(_slice(seq, 0, cut))
+        hold_part.append(_slice(seq, cut, seq.n_frames))
+    cfg = TrainConfig(seed=seed, behavior_steps=steps)
+    fit_behavior(start, fit_part, cfg, progress=progress, val=hold_part)
+    gate = fit_gate(start, hold_part, cfg, progress=progress)
+    fine_tune_with_gate(start, fit_part, cfg, progress=progress)
+    calibrate(start, hold_part)
+    # Held-out F1 at the default budget, with every frame seen, for the manifest.
+    probs, _ = fused_pass(start, hold_part, [s.visual_available for s in hold_part])
+    th = start.thresholds_at(1.0).numpy()
+    pred = np.concatenate([(p >= th)[s.pose.visible] for p, s in zip(probs, hold_part)])
+    y = np.concatenate([s.targets[s.pose.visible] for s in hold_part])
+    f1 = f1_per_class(pred, y)
+    extra = {"kind": "behavior", "skeleton": list(records[0].bodyparts),
+             "data_sha256": _data_hash([r for r, _ in pairs], [f for _, f in pairs]),
+             "label_files": [str(f) for _, f in pairs], "holdout_fraction": holdout,
+             "holdout_f1_all_frames": {b: (None if not np.isfinite(v) else float(v)) for b, v in zip(behaviors, f1)},
+             "gate": gate}
+    return _save(start, folder, name, extra)
+
+
+def _slice(seq, start: int, stop: int):
+    from dlc_lookagain.model.windows import slice_sequence
+
+    return slice_sequence(seq, start, stop)

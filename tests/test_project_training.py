@@ -1,0 +1,116 @@
+"""pretrain / train on a lab's project (the sample project, copied), and the bundled weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dlc_lookagain.io import load_project  # noqa: E402
+from dlc_lookagain.model.lookagain import load_model  # noqa: E402
+from dlc_lookagain.project_training import (  # noqa: E402
+    bundled_model_path, find_label_file, load_default_model, pretrain, train)
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "sample_project"
+GENERATOR_BEHAVIORS = ["walk", "run", "rest", "turn", "eat", "drink", "groom", "rear", "sniff", "chase", "huddle"]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and "lookagain" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    dst = tmp_path_factory.mktemp("proj") / "sample_project"
+    shutil.copytree(SAMPLE, dst)
+    return dst
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_bundled_weights_ship_with_the_package():
+    path = bundled_model_path()
+    assert path.is_file(), f"bundled weights missing at {path}"
+    assert path.stat().st_size < 20 * 1024 * 1024
+    model, manifest = load_default_model()
+    assert manifest["kind"] == "bundled"
+    assert model.config.behaviors == GENERATOR_BEHAVIORS
+    assert bool(model.visual_fitted)
+    side = json.loads(path.with_name(path.name + ".manifest.json").read_text())
+    assert side["weights_sha256"] == manifest["weights_sha256"]
+
+
+def test_bundled_model_runs_on_another_skeleton():
+    """Weights apply to a project whose skeleton differs in number and names of bodyparts."""
+    from dlc_lookagain.io.record import PoseRecord
+    from dlc_lookagain.model.inference import fused_pass, motion_pass
+    from dlc_lookagain.model.pose_tokens import tokenize
+    from dlc_lookagain.model.windows import Sequence
+
+    model, _ = load_default_model()
+    rng = np.random.default_rng(0)
+    t, b = 300, 12
+    kp = (np.cumsum(rng.normal(0, 1, (t, 1, 1, 2)), 0) + rng.normal(0, 5, (1, 1, b, 2)) + 200).astype(np.float32)
+    rec = PoseRecord(keypoints=kp, confidence=np.full((t, 1, b), 0.9, np.float32), individuals=["m1"],
+                     bodyparts=[f"p{i}" for i in range(b)], fps=25.0, source=Path("x.h5"))
+    seq = Sequence("x", tokenize(rec), 25.0)
+    mp = motion_pass(model, [seq])[0]
+    assert mp.z.shape == (t, 1, model.config.dim) and np.isfinite(mp.frame_scores).all()
+    probs, _ = fused_pass(model, [seq], [np.zeros(t, bool)])
+    assert probs[0].shape == (t, 1, len(GENERATOR_BEHAVIORS)) and np.isfinite(probs[0]).all()
+
+
+def test_find_label_file(project, tmp_path):
+    recs = list(load_project(project / "config.yaml"))
+    found = find_label_file(recs[0])
+    assert found is not None and found.name == "sample_000_labels.csv"
+    assert find_label_file(recs[0], {"sample_000": tmp_path / "a.csv"}) == tmp_path / "a.csv"
+    assert find_label_file(recs[0], {"other": tmp_path / "a.csv"}) is None
+    assert find_label_file(recs[0], tmp_path) is None  # empty folder
+
+
+def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project):
+    before = _digest(project)
+    out = train(project / "config.yaml", steps=15, progress=False)
+    assert out.parent == project / "lookagain" / "models" and out.name == "behavior.pt"
+    model, manifest = load_model(out)
+    assert manifest["kind"] == "behavior"
+    assert manifest["skeleton"][0] == "nose"
+    assert model.config.behaviors == manifest["behaviors"] and len(model.config.behaviors) == 11
+    assert len(manifest["data_sha256"]) == 16
+    assert set(manifest["holdout_f1_all_frames"]) == set(model.config.behaviors)
+    th = model.thresholds.numpy()
+    assert th.shape == (5, 11) and ((th >= 0) & (th <= 1)).all()
+    assert _digest(project) == before  # nothing the user had was touched
+    # Vision features were cached: a second run computes none and never overwrites the first model.
+    second = train(project / "config.yaml", steps=2, progress=False)
+    assert second != out and out.is_file() and second.is_file()
+
+
+def test_pretrain_on_project(project):
+    out = pretrain(project / "config.yaml", steps=4, vision_fraction=0.05, progress=False)
+    _, manifest = load_model(out)
+    assert manifest["kind"] == "pretrained" and "masked" in manifest["final_losses"]
+
+
+def test_train_without_labels_says_what_it_looked_for(tmp_path):
+    dst = tmp_path / "p"
+    shutil.copytree(SAMPLE, dst)
+    for f in (dst / "videos").glob("*label*"):
+        f.unlink()
+    with pytest.raises(FileNotFoundError, match="_labels.csv"):
+        train(dst / "config.yaml", steps=1, progress=False)
