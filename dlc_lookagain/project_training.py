@@ -140,6 +140,19 @@ def _start_model(model):
     return model, {}
 
 
+def _setup(config_path, videos, model, seed: int):
+    """Records, starting model, and the vision extractor with the project's feature cache."""
+    from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
+
+    torch.manual_seed(seed)
+    folder = project_folder(config_path)
+    records = _records(config_path, videos)
+    start, _ = _start_model(model)
+    extractor = FrameFeatureExtractor(start.config.vision_encoder, crop_scale=start.config.crop_scale)
+    cache = FeatureCache(folder / "lookagain" / "vision-cache")
+    return folder, records, start, extractor, cache
+
+
 def _save(model, folder: Path, name: str, extra: dict) -> Path:
     from dlc_lookagain.model.lookagain import save_model
 
@@ -179,14 +192,8 @@ def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", 
     from dlc_lookagain.model.inference import uniform_frames
     from dlc_lookagain.model.training import TrainConfig
     from dlc_lookagain.model.training import pretrain as pretrain_model
-    from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
 
-    torch.manual_seed(seed)
-    folder = project_folder(config_path)
-    records = _records(config_path, videos)
-    start, _ = _start_model(model)
-    extractor = FrameFeatureExtractor(start.config.vision_encoder, crop_scale=start.config.crop_scale)
-    cache = FeatureCache(folder / "lookagain" / "vision-cache")
+    folder, records, start, extractor, cache = _setup(config_path, videos, model, seed)
     seqs = [_sequence(r, extractor, cache, uniform_frames(r.n_frames, vision_fraction), progress=progress)
             for r in records]
     history = pretrain_model(start, seqs, TrainConfig(seed=seed), steps=steps, progress=progress)
@@ -197,7 +204,8 @@ def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", 
 
 
 def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, name: str = "behavior",
-          steps: int = 1200, holdout: float = 0.25, seed: int = 0, progress: bool = True) -> Path:
+          steps: int = 1200, gate_steps: int = 400, finetune_steps: int = 300, holdout: float = 0.25,
+          seed: int = 0, progress: bool = True) -> Path:
     """Train the behavior classifier (and the gate) on a lab's own annotations.
 
     Parameters
@@ -215,7 +223,9 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     name : str
         Saved as ``<project>/lookagain/models/<name>.pt`` (never overwriting).
     steps : int
-        Behavior training steps.
+        Behavior training steps (the weights of the best held-out check are kept).
+    gate_steps, finetune_steps : int
+        Gate training steps, and fusion fine-tuning steps on the gate's choices.
     holdout : float
         The last fraction of every labeled recording is kept out of training; it trains the gate
         and calibrates the decision thresholds, and its scores go into the manifest.
@@ -227,10 +237,8 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     from dlc_lookagain.model.heads import f1_per_class
     from dlc_lookagain.model.inference import fused_pass
     from dlc_lookagain.model.training import TrainConfig, calibrate, fine_tune_with_gate, fit_behavior, fit_gate
-    from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
-    torch.manual_seed(seed)
-    folder = project_folder(config_path)
-    records = _records(config_path, videos)
+
+    folder, records, start, extractor, cache = _setup(config_path, videos, model, seed)
     label_files = [find_label_file(r, labels) for r in records]
     pairs = [(r, f) for r, f in zip(records, label_files) if f is not None]
     for r, f in zip(records, label_files):
@@ -247,10 +255,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
                     found.append(b)
         behaviors = found
     behaviors = list(behaviors)
-    start, _ = _start_model(model)
     start.set_behaviors(behaviors)
-    extractor = FrameFeatureExtractor(start.config.vision_encoder, crop_scale=start.config.crop_scale)
-    cache = FeatureCache(folder / "lookagain" / "vision-cache")
     fit_part, hold_part = [], []
     for r, f in pairs:
         lab = read_labels(f, n_frames=r.n_frames, fps=r.fps, individuals=r.individuals, behaviors=behaviors)
@@ -259,7 +264,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
         cut = int(round(seq.n_frames * (1 - holdout)))
         fit_part.append(_slice(seq, 0, cut))
         hold_part.append(_slice(seq, cut, seq.n_frames))
-    cfg = TrainConfig(seed=seed, behavior_steps=steps)
+    cfg = TrainConfig(seed=seed, behavior_steps=steps, gate_steps=gate_steps, gate_finetune_steps=finetune_steps)
     fit_behavior(start, fit_part, cfg, progress=progress, val=hold_part)
     gate = fit_gate(start, hold_part, cfg, progress=progress)
     fine_tune_with_gate(start, fit_part, cfg, progress=progress)

@@ -85,7 +85,7 @@ def test_find_label_file(project, tmp_path):
 
 def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project):
     before = _digest(project)
-    out = train(project / "config.yaml", steps=15, progress=False)
+    out = train(project / "config.yaml", steps=15, gate_steps=10, finetune_steps=5, progress=False)
     assert out.parent == project / "lookagain" / "models" and out.name == "behavior.pt"
     model, manifest = load_model(out)
     assert manifest["kind"] == "behavior"
@@ -97,7 +97,7 @@ def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project
     assert th.shape == (5, 11) and ((th >= 0) & (th <= 1)).all()
     assert _digest(project) == before  # nothing the user had was touched
     # Vision features were cached: a second run computes none and never overwrites the first model.
-    second = train(project / "config.yaml", steps=2, progress=False)
+    second = train(project / "config.yaml", steps=2, gate_steps=2, finetune_steps=0, progress=False)
     assert second != out and out.is_file() and second.is_file()
 
 
@@ -113,4 +113,4 @@ def test_train_without_labels_says_what_it_looked_for(tmp_path):
     for f in (dst / "videos").glob("*label*"):
         f.unlink()
     with pytest.raises(FileNotFoundError, match="_labels.csv"):
-        train(dst / "config.yaml", steps=1, progress=False)
+        train(dst / "config.yaml", steps=1, gate_steps=1, finetune_steps=0, progress=False)
