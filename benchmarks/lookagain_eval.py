@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import logging
 import sys
 import time
@@ -90,7 +91,7 @@ def train_lookagain(train: list[Sequence], behaviors: list[str], cfg: TrainConfi
         hold_part.append(slice_sequence(s, cut, s.n_frames))
     fit_behavior(model, fit_part, cfg, val=hold_part)
     summary = fit_gate(model, hold_part, cfg)
-    fine_tune_with_gate(model, fit_part, cfg)
+    fine_tune_with_gate(model, fit_part, cfg, val=hold_part)
     calibrate(model, hold_part)
     return TrainedModels(model, time.perf_counter() - t0, summary, hold_part)
 
@@ -184,7 +185,10 @@ def run(data: dict, split_dirs: dict[str, Path], behaviors: list[str], vision: t
             result["ablations"][f"gate without {group}"]["spearman"] = gs["spearman"]
         times["gate ablations"] = time.perf_counter() - t2
         t3 = time.perf_counter()
-        scratch = train_lookagain(seqs["train"], behaviors, cfg, pretrained=False)
+        # Without pretraining the encoder must learn from the labels (a frozen random one would
+        # not be a fair comparison).
+        scratch = train_lookagain(seqs["train"], behaviors, dataclasses.replace(cfg, train_encoder=True),
+                                  pretrained=False)
         result["ablations"]["no pretraining"] = evaluate(scratch.model, ("gate",), (0.0, 0.10, 0.25, 1.0))
         times["ablation: train without pretraining"] = time.perf_counter() - t3
     result["times"] = times

@@ -267,7 +267,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     cfg = TrainConfig(seed=seed, behavior_steps=steps, gate_steps=gate_steps, gate_finetune_steps=finetune_steps)
     fit_behavior(start, fit_part, cfg, progress=progress, val=hold_part)
     gate = fit_gate(start, hold_part, cfg, progress=progress)
-    fine_tune_with_gate(start, fit_part, cfg, progress=progress)
+    fine_tune_with_gate(start, fit_part, cfg, progress=progress, val=hold_part)
     calibrate(start, hold_part)
     # Held-out F1 at the default budget, with every frame seen, for the manifest.
     probs, _ = fused_pass(start, hold_part, [s.visual_available for s in hold_part])

@@ -114,7 +114,8 @@ def trained() -> Trained:
     holdout = [make_sequence(50 + i)[0] for i in range(2)]
     test, amb = zip(*[make_sequence(100 + i) for i in range(2)])
     model = new_model()
-    cfg = TrainConfig(batch_size=16, lr=2e-3, seed=0)
+    # 20 pretraining steps make a poor frozen encoder: let the toy model train it.
+    cfg = TrainConfig(batch_size=16, lr=2e-3, seed=0, train_encoder=True)
     ph = pretrain(model, train, cfg, steps=20, progress=False)
     bh = fit_behavior(model, train, cfg, steps=300, progress=False)
     torch.set_num_threads(before)
