@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dlc_lookagain.io import load_project  # noqa: E402
 from dlc_lookagain.io.record import PoseRecord  # noqa: E402
-from dlc_lookagain.model.inference import choose_frames, fused_pass, motion_pass, uniform_frames  # noqa: E402
+from dlc_lookagain.model.inference import fused_pass, looked_frames, motion_pass  # noqa: E402
 from dlc_lookagain.model.look import attach_visual, look  # noqa: E402
 from dlc_lookagain.model.lookagain import LookAgainModel, ModelConfig  # noqa: E402
 from dlc_lookagain.model.pose_tokens import tokenize  # noqa: E402
@@ -99,15 +99,7 @@ def train_lookagain(train: list[Sequence], behaviors: list[str], cfg: TrainConfi
 def predict_split(model: LookAgainModel, seqs: list[Sequence], budget: float, selector: str,
                   coverage: float = 0.5) -> tuple[list[np.ndarray], int, int]:
     """Binary predictions (T, I, C) per sequence, frames looked at, total frames."""
-    mps = motion_pass(model, seqs)
-    looked = []
-    for s, mp in zip(seqs, mps):
-        if budget <= 0:
-            looked.append(np.zeros(0, np.int64))
-        elif selector == "gate":
-            looked.append(choose_frames(model, s, mp, budget, coverage=coverage))
-        else:
-            looked.append(uniform_frames(s.n_frames, budget))
+    looked = looked_frames(model, seqs, motion_pass(model, seqs), budget, selector, coverage=coverage)
     probs, _ = fused_pass(model, seqs, looked)
     th = model.thresholds_at(budget).numpy()
     preds = [p >= th for p in probs]

@@ -22,3 +22,14 @@ def shared() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"public test data not found at {SHARED_DATA} (set DLC_LOOKAGAIN_SHARED)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def torch_one_thread():
+    """One torch thread: keeps a shared 2-core machine usable and model numbers reproducible."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

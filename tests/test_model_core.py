@@ -27,13 +27,7 @@ TEMPLATE = np.array([[20.0, 0.0], [12.0, 6.0], [12.0, -6.0], [6.0, 1.0], [-4.0, 
 ARENA_FEATURES = {"arena_x": 14, "arena_y": 15}  # absolute-position features (not rotation invariant)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Keep the shared 2-core machine usable and the numbers reproducible."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _template(n_bodyparts: int) -> np.ndarray:

@@ -39,13 +39,7 @@ TEMPLATE = np.array([[1.0, 0.0], [0.5, 0.3], [0.5, -0.3], [0.0, 0.0], [-1.0, 0.0
 TINY = dict(dim=32, depth=1, heads=2, window=32, codebook_size=16, crop_dim=8, context_dim=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Keep the shared 2-core machine usable and the numbers reproducible."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def make_sequence(seed: int, n_frames: int = 200, stretch: int = 40, absent: slice | None = None

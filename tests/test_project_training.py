@@ -34,12 +34,7 @@ def project(tmp_path_factory) -> Path:
     return dst
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_bundled_weights_ship_with_the_package():

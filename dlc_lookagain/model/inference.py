@@ -18,7 +18,7 @@ from dlc_lookagain.model.gate import gate_components, select_frames
 from dlc_lookagain.model.lookagain import LookAgainModel
 from dlc_lookagain.model.windows import Sequence, collate, stitch, tile, visual_means
 
-__all__ = ["MotionPass", "motion_pass", "fused_pass", "choose_frames", "uniform_frames"]
+__all__ = ["MotionPass", "motion_pass", "fused_pass", "choose_frames", "uniform_frames", "looked_frames"]
 
 
 @dataclass
@@ -102,6 +102,16 @@ def choose_frames(model: LookAgainModel, seq: Sequence, mp: MotionPass, budget: 
     scores = np.where(np.isfinite(mp.frame_scores), mp.frame_scores, np.nanmin(mp.scores) if mp.scores.size else 0)
     return select_frames(scores, budget if threshold is None else None, window=window, threshold=threshold,
                          coverage=coverage, valid=valid)
+
+
+def looked_frames(model: LookAgainModel, seqs: list[Sequence], mps: list[MotionPass], budget: float,
+                  selector: str = "gate", *, coverage: float = 0.5) -> list[np.ndarray]:
+    """Frame indices looked at per sequence at a budget: chosen by the gate, or uniformly."""
+    if budget <= 0:
+        return [np.zeros(0, np.int64) for _ in seqs]
+    if selector == "gate":
+        return [choose_frames(model, s, mp, budget, coverage=coverage) for s, mp in zip(seqs, mps)]
+    return [uniform_frames(s.n_frames, budget) for s in seqs]
 
 
 @torch.no_grad()

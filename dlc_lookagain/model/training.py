@@ -26,7 +26,7 @@ from scipy.ndimage import uniform_filter1d
 
 from dlc_lookagain.model.gate import gate_loss
 from dlc_lookagain.model.heads import calibrate_thresholds, class_weights, multilabel_loss
-from dlc_lookagain.model.inference import choose_frames, fused_pass, motion_pass, uniform_frames
+from dlc_lookagain.model.inference import choose_frames, fused_pass, looked_frames, motion_pass
 from dlc_lookagain.model.lookagain import LookAgainModel
 from dlc_lookagain.model.windows import Sequence, collate, random_windows, visual_means
 
@@ -183,8 +183,7 @@ def validation_loss(model: LookAgainModel, seqs: list[Sequence], budgets=(0.0, 0
     """Mean per-frame behavior BCE on held-out sequences, averaged over look budgets (uniform choice)."""
     losses = []
     for b in budgets:
-        looked = [np.isin(np.arange(s.n_frames), uniform_frames(s.n_frames, b)) for s in seqs]
-        probs, _ = fused_pass(model, seqs, looked)
+        probs, _ = fused_pass(model, seqs, looked_frames(model, seqs, [], b, "uniform"))
         num = sum(float(_per_frame_bce(p, s.targets)[s.pose.visible].sum()) for p, s in zip(probs, seqs))
         den = sum(int((np.isfinite(s.targets).all(-1) & s.pose.visible).sum()) for s in seqs)
         losses.append(num / max(1, den))
@@ -208,18 +207,39 @@ def fit_behavior(model: LookAgainModel, seqs: list[Sequence], cfg: TrainConfig |
     rng = np.random.default_rng(cfg.seed + 1)
     if not bool(model.visual_fitted):
         fit_visual_normalization(model, seqs, seed=cfg.seed)
-    targets = np.concatenate([s.targets.reshape(-1, s.targets.shape[-1]) for s in seqs])
-    pos_weight = torch.from_numpy(class_weights(targets).astype(np.float32))
     trained = ("encoder.", "fusion.", "head.") if cfg.train_encoder else ("fusion.", "head.")
     params = [p for name, p in model.named_parameters() if name.startswith(trained)]
+    t0 = time.perf_counter()
+    history = _behavior_loop(model, seqs, cfg, params, steps, rng,
+                             lambda budgets: lambda si: _sample_looked(seqs[si], budgets[si], rng),
+                             cfg.budgets,
+                             "train", progress, val, eval_every, check_start=False)
+    logger.info("behavior training %d steps in %.0f s, final training loss %.4f", steps, time.perf_counter() - t0,
+                history[-1] if history else float("nan"))
+    return history
+
+
+def _behavior_loop(model, seqs, cfg, params, steps, rng, looked_for, budget_choices, desc, progress,
+                   val, eval_every, *, check_start: bool) -> list[float]:
+    """Optimise ``params`` on the behavior loss.
+
+    Each step draws one budget per sequence from ``budget_choices``; ``looked_for(budgets)`` gives
+    the function ``sequence index -> looked-at mask`` used for that step's batch.
+
+    With ``val``, the held-out loss is checked every ``eval_every`` steps (and before the first step
+    when ``check_start``) and the weights of the best check are kept.
+    """
+    targets = np.concatenate([s.targets.reshape(-1, s.targets.shape[-1]) for s in seqs])
+    pos_weight = torch.from_numpy(class_weights(targets).astype(np.float32))
     opt, sched = _optimizer(params, cfg, steps)
-    model.train()
-    history, running, t0 = [], 0.0, time.perf_counter()
+    history, running = [], 0.0
     best: tuple[float, int, dict | None] = (float("inf"), 0, None)
-    for step in _progress(range(steps), "train", progress):
-        budgets = rng.choice(cfg.budgets, size=len(seqs))
-        loss = _behavior_step(model, seqs, cfg, rng, pos_weight,
-                              lambda si: _sample_looked(seqs[si], budgets[si], rng))
+    if val and check_start:
+        best = (validation_loss(model, val), 0, {k: t.detach().clone() for k, t in model.state_dict().items()})
+    model.train()
+    for step in _progress(range(steps), desc, progress):
+        budgets = rng.choice(budget_choices, size=len(seqs))
+        loss = _behavior_step(model, seqs, cfg, rng, pos_weight, looked_for(budgets))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -234,13 +254,11 @@ def fit_behavior(model: LookAgainModel, seqs: list[Sequence], cfg: TrainConfig |
             model.train()
             if v < best[0]:
                 best = (v, step + 1, {k: t.detach().clone() for k, t in model.state_dict().items()})
-            logger.debug("step %d: held-out loss %.4f", step + 1, v)
+            logger.debug("%s step %d: held-out loss %.4f", desc, step + 1, v)
     model.eval()
     if val and best[2] is not None:
         model.load_state_dict(best[2])
-        logger.info("behavior training: best held-out loss %.4f at step %d of %d", best[0], best[1], steps)
-    logger.info("behavior training %d steps in %.0f s, final training loss %.4f", steps, time.perf_counter() - t0,
-                history[-1] if history else float("nan"))
+        logger.info("%s: best held-out loss %.4f at step %d of %d", desc, best[0], best[1], steps)
     return history
 
 
@@ -338,33 +356,11 @@ def fine_tune_with_gate(model: LookAgainModel, seqs: list[Sequence], cfg: TrainC
     budgets = [b for b in cfg.budgets if 0 < b < 1]
     choices = {(si, b): np.isin(np.arange(s.n_frames), choose_frames(model, s, mp, b))
                for si, (s, mp) in enumerate(zip(seqs, mps)) for b in budgets}
-    targets = np.concatenate([s.targets.reshape(-1, s.targets.shape[-1]) for s in seqs])
-    pos_weight = torch.from_numpy(class_weights(targets).astype(np.float32))
     params = [p for name, p in model.named_parameters() if name.startswith(("fusion.", "head."))]
     cfg_ft = TrainConfig(**{**cfg.__dict__, "lr": cfg.lr * 0.3})
-    opt, sched = _optimizer(params, cfg_ft, steps)
-    best = (float("inf"), 0, None)
-    if val:
-        best = (validation_loss(model, val), 0, {k: t.detach().clone() for k, t in model.state_dict().items()})
-    model.train()
-    for step in _progress(range(steps), "fine-tune", progress):
-        pick = rng.choice(budgets, size=len(seqs))
-        loss = _behavior_step(model, seqs, cfg, rng, pos_weight,
-                              lambda si: choices[(si, pick[si])] & seqs[si].visual_available)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        if val and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            v = validation_loss(model, val)
-            model.train()
-            if v < best[0]:
-                best = (v, step + 1, {k: t.detach().clone() for k, t in model.state_dict().items()})
-    model.eval()
-    if val and best[2] is not None:
-        model.load_state_dict(best[2])
-        logger.info("gate fine-tuning: best held-out loss %.4f at step %d of %d", best[0], best[1], steps)
+    _behavior_loop(model, seqs, cfg_ft, params, steps, rng,
+                   lambda pick: lambda si: choices[(si, pick[si])] & seqs[si].visual_available, budgets,
+                   "gate fine-tuning", progress, val, eval_every, check_start=True)
 
 
 def calibrate(model: LookAgainModel, seqs: list[Sequence], *, selector: str = "gate") -> np.ndarray:
@@ -372,15 +368,7 @@ def calibrate(model: LookAgainModel, seqs: list[Sequence], *, selector: str = "g
     mps = motion_pass(model, seqs)
     table = []
     for budget in model.threshold_budgets.tolist():
-        looked = []
-        for s, mp in zip(seqs, mps):
-            if budget <= 0:
-                looked.append(np.zeros(0, np.int64))
-            elif selector == "gate":
-                looked.append(choose_frames(model, s, mp, budget))
-            else:
-                looked.append(uniform_frames(s.n_frames, budget))
-        probs, _ = fused_pass(model, seqs, looked)
+        probs, _ = fused_pass(model, seqs, looked_frames(model, seqs, mps, budget, selector))
         p = np.concatenate([pr[s.pose.visible] for pr, s in zip(probs, seqs)])
         y = np.concatenate([s.targets[s.pose.visible] for s in seqs])
         keep = np.isfinite(y).all(1)
