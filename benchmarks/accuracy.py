@@ -43,7 +43,8 @@ Protocol
   (the behaviors the generator makes undecidable from keypoints alone). "looked %" = frames whose
   pixels were used / all frames of the split.
 * Real data: the keypoint-only table of ``benchmarks/real_labels.py`` (its own blocked CV on
-  the public BehaviorDEPOT and ethome recordings); ``--skip-real`` leaves it out.
+  the public BehaviorDEPOT and ethome recordings), with the LookAgain keypoint path
+  (``benchmarks/lookagain_real.py``) beside the baselines; ``--skip-real`` leaves it out.
 """
 
 from __future__ import annotations
@@ -468,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
             real = "real data: shared data folder not found; table skipped"
         else:
             t0 = time.perf_counter()
-            df = real_labels.run(shared=shared)
+            df = real_labels.run(real_labels.main_methods(), shared=shared)
             real = ("Real data (keypoints only, benchmarks/real_labels.py, 5-fold blocked CV, shared data):\n"
                     f"{real_labels.format_table(df)}\n(runtime {time.perf_counter() - t0:.0f} s)")
         text += ["", real]

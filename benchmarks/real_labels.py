@@ -29,6 +29,13 @@ Methods (rows):
 * ``simba-forest``: :class:`baselines.SimbaForest` on :func:`baselines.keypoint_features`;
   decision threshold and minimum bout length (0 included) chosen by an inner blocked CV on the
   training frames. ``--methods simba-forest-nobouts`` runs it with the threshold only.
+* ``lookagain-keypoints``: our model's keypoint-only path (look budget 0; the videos are not
+  used), :mod:`lookagain_real`: per fold, the bundled weights (trained on generated data) get a
+  new behavior head and are trained on the fold's training frames with early stopping on the last
+  20 % of them, which also calibrate the decision threshold. No pretraining; the settings and
+  their reasons are in that module's docstring. It takes most of the run's time (~1 min per fold
+  on 2 shared CPU cores); ``--methods speed-threshold speed-threshold-head simba-forest`` leaves
+  it out.
 
 Protocol: ``k``-fold blocked cross-validation in time (contiguous test blocks, 1 s left out on
 each side so that no training frame's feature window reaches into the test block). Per fold,
@@ -38,7 +45,7 @@ F1 of all folds' test predictions pooled, positive/annotated frames, and the sum
 the method over all folds (the shared feature extraction is timed once per dataset and reported
 separately).
 
-Adding a method (e.g. the dlc_lookagain keypoint path in ``benchmarks/accuracy.py``)::
+Adding a method (as ``lookagain-keypoints`` is added in :func:`main_methods`)::
 
     from real_labels import Fold, Prediction, default_methods, run
 
@@ -242,8 +249,21 @@ def forest_no_bouts_method(fold: Fold) -> Prediction:
     return forest_method(fold, min_bout_s=0.0)
 
 
+def _lookagain_module():
+    try:  # imported as part of a package
+        from . import lookagain_real
+    except ImportError:  # benchmarks/ on sys.path
+        import lookagain_real
+    return lookagain_real
+
+
+def lookagain_method(fold: Fold) -> Prediction:
+    """The LookAgain keypoint path (:mod:`lookagain_real`; torch is imported only when it runs)."""
+    return _lookagain_module().lookagain_method(fold)
+
+
 def default_methods() -> dict[str, Method]:
-    """The baselines run by default, by table name."""
+    """The keypoint-only baselines, by table name (fast; ``main`` adds ``lookagain-keypoints``)."""
     return {
         "speed-threshold": speed_threshold_method,
         "speed-threshold-head": head_speed_threshold_method,
@@ -251,9 +271,15 @@ def default_methods() -> dict[str, Method]:
     }
 
 
+def main_methods() -> dict[str, Method]:
+    """What ``python benchmarks/real_labels.py`` runs without ``--methods``: the baselines and
+    the LookAgain keypoint path (9.6 of the 10.5 minutes of a run on 2 shared cores)."""
+    return {**default_methods(), "lookagain-keypoints": lookagain_method}
+
+
 def all_methods() -> dict[str, Method]:
-    """Every baseline of this file (``--methods`` choices)."""
-    return {**default_methods(), "simba-forest-nobouts": forest_no_bouts_method}
+    """Every method of this file (``--methods`` choices)."""
+    return {**main_methods(), "simba-forest-nobouts": forest_no_bouts_method}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,6 +308,28 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     if v.size == 0:
         return float("nan"), float("nan")
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan")
+
+
+def make_folds(data: Dataset, features: np.ndarray, feature_names, *, k: int = 5,
+               gap_s: float = 1.0) -> list[Fold]:
+    """The :class:`Fold` of each blocked test block of a dataset (test labels hidden)."""
+    record, labels = data.record, data.labels
+    folds = []
+    for index, (train_idx, test_idx) in enumerate(
+            baselines.blocked_folds(record.n_frames, k, fps=record.fps, gap_s=gap_s)):
+        train = np.zeros(record.n_frames, dtype=bool)
+        train[train_idx] = True
+        test = np.zeros(record.n_frames, dtype=bool)
+        test[test_idx] = True
+        train_annotated = labels.annotated & train[:, None]
+        folds.append(Fold(
+            dataset=data.name, index=index, record=record, features=features,
+            feature_names=list(feature_names), behaviors=list(labels.behaviors),
+            individuals=list(record.individuals),
+            train_present=labels.present & train_annotated[:, :, None],
+            train_annotated=train_annotated, train=train, test=test,
+        ))
+    return folds
 
 
 def run(
@@ -341,25 +389,14 @@ def run(
         logger.info("%s: %d features x %d frames x %d animals in %.2f s", name, len(feature_names),
                     record.n_frames, record.n_individuals, features_s)
         shape = labels.present.shape
-        folds = baselines.blocked_folds(record.n_frames, k, fps=record.fps, gap_s=gap_s)
+        folds = make_folds(data, features, feature_names, k=k, gap_s=gap_s)
         for method_name, method in methods.items():
             per_fold: list[pd.DataFrame] = []
             pooled = np.zeros(shape, dtype=bool)
             covered = np.ones(len(labels.behaviors), dtype=bool)
             elapsed = 0.0
-            for index, (train_idx, test_idx) in enumerate(folds):
-                train = np.zeros(record.n_frames, dtype=bool)
-                train[train_idx] = True
-                test = np.zeros(record.n_frames, dtype=bool)
-                test[test_idx] = True
-                train_annotated = labels.annotated & train[:, None]
-                fold = Fold(
-                    dataset=name, index=index, record=record, features=features,
-                    feature_names=list(feature_names), behaviors=list(labels.behaviors),
-                    individuals=list(record.individuals),
-                    train_present=labels.present & train_annotated[:, :, None],
-                    train_annotated=train_annotated, train=train, test=test,
-                )
+            for fold in folds:
+                index, test = fold.index, fold.test
                 t0 = time.perf_counter()
                 pred = _as_prediction(method(fold), shape, method_name)
                 elapsed += time.perf_counter() - t0
@@ -441,17 +478,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"real_labels: shared data not found at {where}; nothing to benchmark "
               "(set DLC_LOOKAGAIN_SHARED to the folder holding behaviordepot/ and ethome/).")
         return 0
-    methods = default_methods()
+    methods = main_methods()
     if args.methods:
         methods = {m: all_methods()[m] for m in args.methods}
     t0 = time.perf_counter()
     df = run(methods, datasets=args.datasets, shared=shared, k=args.folds)
     total = time.perf_counter() - t0
-    print(f"Keypoint-only baselines, {args.folds}-fold blocked CV (1 s gaps), shared data {shared}")
+    print(f"Keypoint-only methods, {args.folds}-fold blocked CV (1 s gaps), shared data {shared}")
     print(format_table(df))
     print()
     for name, sub in df.groupby("dataset", sort=False):
         print(f"{name}: {sub['note'].iloc[0]}; features {sub['features_s'].iloc[0]:.2f} s")
+    if lookagain_method in methods.values():
+        print(f"lookagain-keypoints: {_lookagain_module().DEFAULT_SETTINGS}")
     print("precision/recall/F1: mean ± sample std over folds with a defined value ('folds' = how many);"
           " F1 pooled: all test folds' predictions together; runtime: method fit+predict over all folds.")
     print(f"total wall time {total:.1f} s")

@@ -580,6 +580,19 @@ def test_random_windows_respect_labels_and_bounds():
         random_windows([s], 4, 32, rng, need_labels=True)
 
 
+def test_random_windows_cover_the_few_labeled_frames_of_a_long_recording():
+    # One labeled bout (frames 700-719) in a 1000-frame recording: every training window must
+    # contain labeled frames, wherever the bout is.
+    s = _sequence(1000, 1, seed=5)
+    s.targets[:] = np.nan
+    s.targets[700:720] = 0.0
+    ws = random_windows([s], 200, 64, np.random.default_rng(1), need_labels=True)
+    assert all(w.start <= 719 and w.start + w.length > 700 for w in ws)
+    assert all(0 <= w.start and w.start + w.length <= 1000 and w.length == 64 for w in ws)
+    # The bout's position inside the windows varies (random offsets, not one fixed window).
+    assert len({w.start for w in ws}) > 20
+
+
 # ------------------------------------------------------------------------------------------------
 # Model: save / load, thresholds
 # ------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import torch
 
 from dlc_lookagain.io.record import PoseRecord
 from dlc_lookagain.model.heads import calibrate_thresholds, f1_per_class
-from dlc_lookagain.model.inference import choose_frames, fused_pass, motion_pass
+from dlc_lookagain.model.inference import choose_frames, fused_pass, motion_pass, uniform_frames
 from dlc_lookagain.model.lookagain import LookAgainModel, ModelConfig
 from dlc_lookagain.model.pose_tokens import tokenize
 from dlc_lookagain.model.training import (
@@ -30,6 +30,7 @@ from dlc_lookagain.model.training import (
     fit_behavior,
     fit_gate,
     pretrain,
+    validation_f1,
 )
 from dlc_lookagain.model.windows import Sequence
 
@@ -243,7 +244,7 @@ def test_fit_behavior_needs_classes():
 
 def _pipeline(seqs, holdout):
     model = new_model(seed=3)
-    cfg = TrainConfig(batch_size=4, seed=5)
+    cfg = TrainConfig(batch_size=4, seed=5, token_dropout=0.1, encoder_lr_scale=0.5)
     pretrain(model, seqs, cfg, steps=4, progress=False)
     fit_behavior(model, seqs, cfg, steps=8, progress=False)
     gate = fit_gate(model, holdout, cfg, steps=4, progress=False)
@@ -269,3 +270,74 @@ def test_pipeline_is_deterministic_with_a_seed():
     for a, b in zip(p1, p2):
         np.testing.assert_array_equal(a, b)
     assert g1["frames"] == 120
+
+
+def test_validation_f1_ranks_a_trained_model_above_an_untrained_one(trained):
+    f1_trained = validation_f1(trained.model, trained.holdout)
+    f1_new = validation_f1(new_model(seed=1), trained.holdout)
+    assert 0.0 <= f1_new <= 1.0 and 0.0 <= f1_trained <= 1.0
+    assert f1_trained > f1_new + 0.1
+
+
+def test_encoder_lr_scale_zero_freezes_the_encoder_only():
+    seqs = [make_sequence(i, n_frames=80)[0] for i in range(2)]
+    model = new_model(seed=2)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    fit_behavior(model, seqs, TrainConfig(batch_size=4, seed=0, encoder_lr_scale=0.0, weight_decay=0.0),
+                 steps=5, progress=False)
+    changed = {k for k, v in model.named_parameters() if not torch.equal(before[k], v)}
+    assert changed and all(k.startswith(("fusion.", "head.")) for k in changed), sorted(changed)[:5]
+
+
+def test_early_stopping_keeps_the_best_checked_weights(trained, monkeypatch):
+    import dlc_lookagain.model.training as training
+
+    model = copy.deepcopy(trained.model)
+    seqs = trained.train[:2]
+    # Scripted held-out objective: the check after step 2 is the best one.
+    objective = iter([0.5, 0.1, 0.7, 0.9])
+    snapshots = []
+
+    def fake(m, val, select_by):
+        snapshots.append(copy.deepcopy(m.state_dict()))
+        return next(objective)
+
+    monkeypatch.setattr(training, "_held_out_objective", fake)
+    fit_behavior(model, seqs, TrainConfig(batch_size=4, seed=0), steps=4, progress=False,
+                 val=trained.holdout, eval_every=1)
+    assert len(snapshots) == 4
+    best = snapshots[1]
+    assert all(torch.equal(best[k], v) for k, v in model.state_dict().items())
+
+
+def test_unknown_checkpoint_criterion_is_refused(trained):
+    with pytest.raises(ValueError, match="select_by"):
+        fit_behavior(copy.deepcopy(trained.model), trained.train[:1], TrainConfig(batch_size=2, select_by="auc"),
+                     steps=1, progress=False, val=trained.holdout)
+
+
+def test_calibrate_fits_temperatures_without_changing_decisions_or_gate(trained):
+    model = copy.deepcopy(trained.model)
+    model.temperature.fill_(1.0)
+    gate_before = [mp.components for mp in motion_pass(model, trained.test)]
+    th = calibrate(model, trained.holdout, selector="uniform")
+    temps = model.temperature.numpy()
+    assert th.shape == (5, 1) and np.all((th > 0) & (th < 1))
+    assert np.all(np.isfinite(temps)) and not np.allclose(temps, 1.0)
+    # The gate sees the same evidence whatever the temperature.
+    for a, b in zip(gate_before, [mp.components for mp in motion_pass(model, trained.test)]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Calibrated probabilities: held-out NLL over the calibration budgets not worse than with T = 1.
+    def nll():
+        ps, ys = [], []
+        for budget in (0.0, 0.1, 0.25, 0.5, 1.0):
+            looked = [uniform_frames(s.n_frames, budget) for s in trained.holdout]
+            probs, _ = fused_pass(model, trained.holdout, looked)
+            ps += [x[:, 0, 0] for x in probs]
+            ys += [s.targets[:, 0, 0] for s in trained.holdout]
+        p, y = np.clip(np.concatenate(ps), 1e-6, 1 - 1e-6), np.concatenate(ys)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    calibrated = nll()
+    model.temperature.fill_(1.0)
+    assert calibrated <= nll() + 1e-6

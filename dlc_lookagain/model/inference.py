@@ -56,12 +56,16 @@ def motion_pass(model: LookAgainModel, seqs: list[Sequence], *, batch_size: int 
         fps = batch["fps"]
         z = model.motion(batch)
         _, codes, _ = model.quantizer(z)
-        probs = None
+        probs = raw = None
         if model.head is not None:
             none = torch.zeros_like(batch["visible"])
-            probs = torch.sigmoid(model.classify(z, batch["visual"], none, fps) / model.temperature)
+            logits = model.classify(z, batch["visual"], none, fps)
+            # The gate's entropy uses the uncalibrated probabilities, the ones it was trained on
+            # (temperatures are fitted after the gate); the returned probabilities are calibrated.
+            raw = torch.sigmoid(logits)
+            probs = torch.sigmoid(logits / model.temperature)
         _, xerr = model.predict_crossmodal(z)
-        comp = gate_components(z, codes, batch["animal"], probs, xerr)
+        comp = gate_components(z, codes, batch["animal"], raw, xerr)
         score = model.gate(comp)
         for k, w in enumerate(ws):
             outs["z"].append(z[k, : w.length].numpy())

@@ -25,7 +25,8 @@ import torch
 from scipy.ndimage import uniform_filter1d
 
 from dlc_lookagain.model.gate import gate_loss
-from dlc_lookagain.model.heads import calibrate_thresholds, class_weights, multilabel_loss
+from dlc_lookagain.model.heads import (apply_temperature, calibrate_thresholds, class_weights, f1_per_class,
+                                        multilabel_loss, temperature_scale)
 from dlc_lookagain.model.inference import choose_frames, fused_pass, looked_frames, motion_pass
 from dlc_lookagain.model.lookagain import LookAgainModel
 from dlc_lookagain.model.windows import Sequence, collate, random_windows, visual_means
@@ -56,6 +57,17 @@ class TrainConfig:
     #: benchmark): freezing the pretrained encoder and training fusion + head only was worse
     #: (test macro F1 0.226-0.255 vs 0.271-0.357), so the encoder is trained, with early stopping.
     train_encoder: bool = True
+    #: Learning-rate factor of the (pretrained) motion encoder during behavior training: a lower
+    #: rate keeps what pretraining learned while head and fusion adapt to the labels.
+    encoder_lr_scale: float = 1.0
+    #: Fraction of present keypoint tokens hidden at random in each behavior-training window
+    #: (augmentation: trackers drop keypoints, and a few minutes of labels are quickly memorized).
+    token_dropout: float = 0.0
+    #: How early stopping picks the checkpoint on held-out frames: ``"f1"``, the macro F1 at the
+    #: best threshold per behavior averaged over budgets 0, 25 % and 100 % (what is reported), or
+    #: ``"loss"``, the mean per-frame BCE. The BCE of frequent ambiguous behaviors rises long
+    #: before rare, easy ones (run, chase) are learned, so it stops too early.
+    select_by: str = "f1"
 
 
 def _progress(iterable, desc: str, enabled: bool):
@@ -67,7 +79,15 @@ def _progress(iterable, desc: str, enabled: bool):
 
 
 def _optimizer(params, cfg: TrainConfig, steps: int):
-    opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    """AdamW with linear warm-up and cosine decay; ``params`` may be a list of parameter groups."""
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        groups = [{"params": [p for p in g["params"] if p.requires_grad], "lr": cfg.lr * g.get("lr_scale", 1.0)}
+                  for g in params]
+        groups = [g for g in groups if g["params"]]
+    else:
+        groups = [{"params": [p for p in params if p.requires_grad], "lr": cfg.lr}]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, steps)))))
@@ -173,21 +193,56 @@ def _behavior_step(model, seqs, cfg, rng, pos_weight, looked_fn) -> torch.Tensor
     looked = [looked_fn(si) for si in range(len(seqs))]
     batch = collate(seqs, ws, (mc.crop_dim, mc.context_dim), looked=looked)
     fps = batch["fps"]
+    mask = batch["valid"] & batch["visible"]
+    if cfg.token_dropout > 0:
+        kept = batch["present"] & (torch.rand(batch["present"].shape) >= cfg.token_dropout)
+        batch = {**batch, "tokens": batch["tokens"] * kept[..., None], "present": kept,
+                 "visible": batch["visible"] & kept.any(-1)}
     z = model.motion(batch)
     logits = model.classify(z, batch["visual"], batch["visual_available"], fps)
-    mask = batch["valid"] & batch["visible"]
     return multilabel_loss(logits, batch["targets"], mask[..., None], pos_weight)
+
+
+def _distinct_budgets(seqs: list[Sequence], budgets) -> tuple[float, ...]:
+    """Without any vision feature every budget is keypoints only: one pass is enough."""
+    return tuple(budgets) if any(s.visual_available.any() for s in seqs) else (0.0,)
 
 
 def validation_loss(model: LookAgainModel, seqs: list[Sequence], budgets=(0.0, 0.25, 1.0)) -> float:
     """Mean per-frame behavior BCE on held-out sequences, averaged over look budgets (uniform choice)."""
     losses = []
-    for b in budgets:
+    for b in _distinct_budgets(seqs, budgets):
         probs, _ = fused_pass(model, seqs, looked_frames(model, seqs, [], b, "uniform"))
         num = sum(float(_per_frame_bce(p, s.targets)[s.pose.visible].sum()) for p, s in zip(probs, seqs))
         den = sum(int((np.isfinite(s.targets).all(-1) & s.pose.visible).sum()) for s in seqs)
         losses.append(num / max(1, den))
     return float(np.mean(losses))
+
+
+def validation_f1(model: LookAgainModel, seqs: list[Sequence], budgets=(0.0, 0.25, 1.0)) -> float:
+    """Held-out macro F1 at the best threshold per behavior, averaged over look budgets (uniform choice).
+
+    Behaviors with no held-out positive are left out of the mean (their F1 is undefined).
+    """
+    scores = []
+    for b in _distinct_budgets(seqs, budgets):
+        probs, _ = fused_pass(model, seqs, looked_frames(model, seqs, [], b, "uniform"))
+        p = np.concatenate([pr[s.pose.visible] for pr, s in zip(probs, seqs)])
+        y = np.concatenate([s.targets[s.pose.visible] for s in seqs])
+        th = calibrate_thresholds(p, y)
+        f1 = f1_per_class(p >= th, y)
+        has_pos = (np.nan_to_num(y) > 0.5).any(0)
+        scores.append(float(np.nanmean(np.where(has_pos, f1, np.nan))) if has_pos.any() else 0.0)
+    return float(np.mean(scores))
+
+
+def _held_out_objective(model: LookAgainModel, seqs: list[Sequence], select_by: str) -> float:
+    """Lower is better: the negative held-out F1, or the held-out loss."""
+    if select_by == "f1":
+        return -validation_f1(model, seqs)
+    if select_by == "loss":
+        return validation_loss(model, seqs)
+    raise ValueError(f"select_by must be 'f1' or 'loss', got {select_by!r}")
 
 
 def fit_behavior(model: LookAgainModel, seqs: list[Sequence], cfg: TrainConfig | None = None, *,
@@ -207,8 +262,10 @@ def fit_behavior(model: LookAgainModel, seqs: list[Sequence], cfg: TrainConfig |
     rng = np.random.default_rng(cfg.seed + 1)
     if not bool(model.visual_fitted):
         fit_visual_normalization(model, seqs, seed=cfg.seed)
-    trained = ("encoder.", "fusion.", "head.") if cfg.train_encoder else ("fusion.", "head.")
-    params = [p for name, p in model.named_parameters() if name.startswith(trained)]
+    params = [{"params": [p for name, p in model.named_parameters() if name.startswith(("fusion.", "head."))]}]
+    if cfg.train_encoder:
+        params.append({"params": [p for name, p in model.named_parameters() if name.startswith("encoder.")],
+                       "lr_scale": cfg.encoder_lr_scale})
     t0 = time.perf_counter()
     history = _behavior_loop(model, seqs, cfg, params, steps, rng,
                              lambda budgets: lambda si: _sample_looked(seqs[si], budgets[si], rng),
@@ -235,14 +292,15 @@ def _behavior_loop(model, seqs, cfg, params, steps, rng, looked_for, budget_choi
     history, running = [], 0.0
     best: tuple[float, int, dict | None] = (float("inf"), 0, None)
     if val and check_start:
-        best = (validation_loss(model, val), 0, {k: t.detach().clone() for k, t in model.state_dict().items()})
+        best = (_held_out_objective(model, val, cfg.select_by), 0,
+                {k: t.detach().clone() for k, t in model.state_dict().items()})
     model.train()
     for step in _progress(range(steps), desc, progress):
         budgets = rng.choice(budget_choices, size=len(seqs))
         loss = _behavior_step(model, seqs, cfg, rng, pos_weight, looked_for(budgets))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
         opt.step()
         sched.step()
         running += loss.item()
@@ -250,7 +308,7 @@ def _behavior_loop(model, seqs, cfg, params, steps, rng, looked_for, budget_choi
             history.append(running / 50)
             running = 0.0
         if val and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            v = validation_loss(model, val)
+            v = _held_out_objective(model, val, cfg.select_by)
             model.train()
             if v < best[0]:
                 best = (v, step + 1, {k: t.detach().clone() for k, t in model.state_dict().items()})
@@ -258,7 +316,9 @@ def _behavior_loop(model, seqs, cfg, params, steps, rng, looked_for, budget_choi
     model.eval()
     if val and best[2] is not None:
         model.load_state_dict(best[2])
-        logger.info("%s: best held-out loss %.4f at step %d of %d", desc, best[0], best[1], steps)
+        logger.info("%s: best held-out %s %.4f at step %d of %d", desc,
+                    "macro F1" if cfg.select_by == "f1" else "loss",
+                    -best[0] if cfg.select_by == "f1" else best[0], best[1], steps)
     return history
 
 
@@ -364,15 +424,31 @@ def fine_tune_with_gate(model: LookAgainModel, seqs: list[Sequence], cfg: TrainC
 
 
 def calibrate(model: LookAgainModel, seqs: list[Sequence], *, selector: str = "gate") -> np.ndarray:
-    """Per-behavior thresholds at budgets 0, 0.1, 0.25, 0.5, 1 on held-out labeled sequences."""
-    mps = motion_pass(model, seqs)
-    table = []
+    """Temperatures and per-behavior thresholds at budgets 0, 0.1, 0.25, 0.5, 1 on held-out sequences.
+
+    One temperature per behavior (minimum held-out NLL over all budgets pooled) makes the written
+    probabilities calibrated; the thresholds, chosen for best F1 per budget, apply to the
+    temperature-scaled probabilities. Returns the thresholds (5, C).
+    """
+    has_vision = any(s.visual_available.any() for s in seqs)
+    mps = motion_pass(model, seqs) if has_vision and selector == "gate" else []
+    model.temperature.fill_(1.0)
+    logits, labels = [], []
     for budget in model.threshold_budgets.tolist():
+        if logits and not has_vision:  # every budget is keypoints only
+            logits.append(logits[-1])
+            labels.append(labels[-1])
+            continue
         probs, _ = fused_pass(model, seqs, looked_frames(model, seqs, mps, budget, selector))
-        p = np.concatenate([pr[s.pose.visible] for pr, s in zip(probs, seqs)])
+        p = np.concatenate([pr[s.pose.visible] for pr, s in zip(probs, seqs)]).astype(np.float64)
         y = np.concatenate([s.targets[s.pose.visible] for s in seqs])
         keep = np.isfinite(y).all(1)
-        table.append(calibrate_thresholds(p[keep], y[keep]))
+        p = np.clip(p[keep], 1e-7, 1 - 1e-7)
+        logits.append(np.log(p) - np.log1p(-p))
+        labels.append(y[keep])
+    temps = temperature_scale(np.concatenate(logits), np.concatenate(labels))
+    table = [calibrate_thresholds(apply_temperature(z, temps), y) for z, y in zip(logits, labels)]
     th = np.stack(table).astype(np.float32)
+    model.temperature.copy_(torch.from_numpy(temps.astype(np.float32)))
     model.thresholds.copy_(torch.from_numpy(th))
     return th

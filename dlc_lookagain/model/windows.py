@@ -200,28 +200,35 @@ def stitch(windows: list[Window], outputs: list[np.ndarray], seqs: list[Sequence
 
 def random_windows(seqs: list[Sequence], n: int, window: int, rng: np.random.Generator,
                    need_labels: bool = False) -> list[Window]:
-    """``n`` random windows, weighted by visible (and, if asked, labeled) animal-frames."""
-    weights = []
+    """``n`` random windows, each around a random visible (and, if asked, labeled) animal-frame.
+
+    A frame is drawn uniformly among all usable (sequence, animal, frame) triples and the window is
+    placed at a random offset around it, so every window contains usable frames even when only a
+    few bouts of a long recording are annotated.
+    """
+    usable = []
     options = []
     for si, s in enumerate(seqs):
         for a in range(s.n_individuals):
             ok = s.pose.visible[:, a]
             if need_labels and s.targets is not None:
                 ok = ok & np.isfinite(s.targets[:, a]).all(-1)
-            if ok.sum() == 0:
+            frames = np.flatnonzero(ok)
+            if frames.size == 0:
                 continue
             options.append((si, a))
-            weights.append(float(ok.sum()))
+            usable.append(frames)
     if not options:
         raise ValueError("no visible (labeled) animal-frames to train on")
-    p = np.asarray(weights) / np.sum(weights)
-    picks = rng.choice(len(options), size=n, p=p)
+    counts = np.array([f.size for f in usable], dtype=np.float64)
+    picks = rng.choice(len(options), size=n, p=counts / counts.sum())
     out = []
     for k in picks:
         si, a = options[k]
         t = seqs[si].n_frames
         length = min(window, t)
-        start = int(rng.integers(0, t - length + 1))
+        frame = int(usable[k][rng.integers(usable[k].size)])
+        start = int(np.clip(frame - rng.integers(0, length), 0, t - length))
         out.append(Window(si, a, start, length))
     return out
 
