@@ -36,7 +36,8 @@ Protocol
   computed for every frame once and cached; a method "looks at" a frame by using its row. "gate"
   rows let the learned gate choose k of the frames per 2 s window, "uniform" rows take every
   1/k-th frame with the same model; k = 0 is LookAgain's keypoint-only path, k = 100 % sees every
-  frame. Ablations: without pretraining, and each gate component group removed (gate retrained).
+  frame. Ablations: without pretraining, without the auxiliary vision-only probe (same pretrained
+  encoder), and each gate component group removed (gate retrained).
   ``--save-bundle`` writes the trained model into the package (the bundled weights).
 * Scores: per-behavior F1 pooled over all scored (frame, track) pairs of a split; macro F1 = mean
   over behaviors with a defined F1; vision-dependent macro F1 = mean over eat, drink, groom, rear

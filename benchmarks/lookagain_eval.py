@@ -74,16 +74,24 @@ class TrainedModels:
     seconds: float
     gate_summary: dict
     holdout: list[Sequence]
+    pretrained: LookAgainModel | None = None  # the model right after pretraining (no labels yet)
 
 
 def train_lookagain(train: list[Sequence], behaviors: list[str], cfg: TrainConfig, *, pretrained: bool = True,
-                    holdout: float = 0.25) -> TrainedModels:
-    """Pretrain (optional), train on the first part of each video, gate + thresholds on the rest."""
+                    holdout: float = 0.25, start: LookAgainModel | None = None) -> TrainedModels:
+    """Pretrain (optional), train on the first part of each video, gate + thresholds on the rest.
+
+    ``start``: an already pretrained model to start from (copied; pretraining is skipped).
+    """
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     model = LookAgainModel(ModelConfig(behaviors=list(behaviors)))
-    if pretrained:
+    snapshot = None
+    if start is not None:
+        model = copy.deepcopy(start)
+    elif pretrained:
         pretrain(model, train, cfg)
+        snapshot = copy.deepcopy(model)
     fit_part, hold_part = [], []
     for s in train:
         cut = int(round(s.n_frames * (1 - holdout)))
@@ -93,7 +101,7 @@ def train_lookagain(train: list[Sequence], behaviors: list[str], cfg: TrainConfi
     summary = fit_gate(model, hold_part, cfg)
     fine_tune_with_gate(model, fit_part, cfg, val=hold_part)
     calibrate(model, hold_part)
-    return TrainedModels(model, time.perf_counter() - t0, summary, hold_part)
+    return TrainedModels(model, time.perf_counter() - t0, summary, hold_part, snapshot)
 
 
 def predict_split(model: LookAgainModel, seqs: list[Sequence], budget: float, selector: str,
@@ -183,6 +191,12 @@ def run(data: dict, split_dirs: dict[str, Path], behaviors: list[str], vision: t
                                   pretrained=False)
         result["ablations"]["no pretraining"] = evaluate(scratch.model, ("gate",), (0.0, 0.10, 0.25, 1.0))
         times["ablation: train without pretraining"] = time.perf_counter() - t3
+        t4 = time.perf_counter()
+        # Same pretrained encoder, behavior training without the auxiliary vision-only probe.
+        no_probe = train_lookagain(seqs["train"], behaviors, dataclasses.replace(cfg, visual_aux_weight=0.0),
+                                   start=main.pretrained)
+        result["ablations"]["no vision probe"] = evaluate(no_probe.model, ("gate",), (0.0, 0.10, 0.25, 1.0))
+        times["ablation: train without the vision probe"] = time.perf_counter() - t4
     result["times"] = times
     return result
 

@@ -223,12 +223,12 @@ def test_fit_gate_with_too_few_frames_is_skipped(trained):
         assert torch.equal(v, trained.model.gate.state_dict()[k])
 
 
-def test_fine_tune_with_gate_trains_only_fusion_and_head(trained):
+def test_fine_tune_with_gate_trains_only_fusion_and_heads(trained):
     model = copy.deepcopy(trained.model)
     fine_tune_with_gate(model, trained.train, trained.cfg, steps=5, progress=False)
     changed = {k.split(".")[0] for k, v in model.state_dict().items()
                if not torch.equal(v, trained.model.state_dict()[k])}
-    assert changed and changed <= {"fusion", "head"}, changed
+    assert changed and changed <= {"fusion", "head", "visual_head"}, changed
     assert not model.training
     probs, _ = fused_pass(model, trained.test, [np.arange(0, 200, 10) for _ in trained.test])
     assert all(np.isfinite(p).all() for p in probs)
@@ -341,3 +341,42 @@ def test_calibrate_fits_temperatures_without_changing_decisions_or_gate(trained)
     calibrated = nll()
     model.temperature.fill_(1.0)
     assert calibrated <= nll() + 1e-6
+
+
+def test_visual_probe_learns_the_behavior_from_vision_alone():
+    from dlc_lookagain.model.windows import Window, collate
+
+    train = [make_sequence(i)[0] for i in range(3)]
+    test = make_sequence(100)[0]
+    model = new_model(seed=4)
+    probe_before = {k: v.detach().clone() for k, v in model.visual_head.named_parameters()}
+    fit_behavior(model, train, TrainConfig(batch_size=16, lr=2e-3, seed=0, visual_aux_weight=1.0),
+                 steps=60, progress=False)
+    assert any(not torch.equal(probe_before[k], v) for k, v in model.visual_head.named_parameters())
+    batch = collate([test], [Window(0, 0, 0, test.n_frames)], (8, 8))
+    with torch.no_grad():
+        score = model.visual_logits(batch["visual"])[0, :, 0].numpy()
+    y = test.targets[:, 0, 0] > 0.5
+    # AUC of the vision-only probe: the behavior shows only in crop dimension 0.
+    auc = (score[y][:, None] > score[~y][None, :]).mean()
+    assert auc > 0.9, auc
+
+
+def test_models_saved_without_the_visual_probe_still_load(tmp_path):
+    from dlc_lookagain.errors import PoseFormatError
+    from dlc_lookagain.model.lookagain import load_model, save_model
+
+    model = new_model(seed=5)
+    path = save_model(model, tmp_path / "m.pt")
+    blob = torch.load(path, weights_only=True)
+    blob["state_dict"] = {k: v for k, v in blob["state_dict"].items() if not k.startswith("visual_head.")}
+    torch.save(blob, path)
+    loaded, _ = load_model(path)
+    for k, v in loaded.state_dict().items():
+        if not k.startswith("visual_head."):
+            assert torch.equal(v, model.state_dict()[k]), k
+    # Any other missing weight is a broken file.
+    blob["state_dict"].pop("head.net.1.weight")
+    torch.save(blob, path)
+    with pytest.raises(PoseFormatError, match="missing"):
+        load_model(path)

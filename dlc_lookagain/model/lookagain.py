@@ -98,6 +98,10 @@ class LookAgainModel(nn.Module):
         self.fusion = VisualFusion(cfg.dim, cfg.visual_pca, cfg.heads, cfg.dropout)
         self.gate = Gate()
         self.head: BehaviorHead | None = BehaviorHead(cfg.dim, len(cfg.behaviors)) if cfg.behaviors else None
+        # Auxiliary vision-only probe (training only): behaviors from a looked-at frame's visual
+        # features alone, so the visual pathway of the fusion carries behavior evidence instead of
+        # being ignored in favour of memorized keypoint patterns.
+        self.visual_head: nn.Linear | None = nn.Linear(cfg.dim, len(cfg.behaviors)) if cfg.behaviors else None
         # Pretraining decoders.
         self.masked_decoder = KeypointDecoder(cfg.dim)
         self.reconstruction_decoder = KeypointDecoder(cfg.dim)
@@ -121,6 +125,7 @@ class LookAgainModel(nn.Module):
         """(Re)create the behavior head for a new list of classes (keeps everything else)."""
         self.config.behaviors = list(behaviors)
         self.head = BehaviorHead(self.config.dim, len(behaviors))
+        self.visual_head = nn.Linear(self.config.dim, len(behaviors))
         self.thresholds = torch.full((5, len(behaviors)), 0.5)
         self.temperature = torch.ones(len(behaviors))
 
@@ -151,6 +156,12 @@ class LookAgainModel(nn.Module):
             raise RuntimeError("this model has no behavior classes; train it on labels first")
         f = self.fusion(z, self.project_visual(visual), looked, fps)
         return self.head(f)
+
+    def visual_logits(self, visual: Tensor) -> Tensor:
+        """Behavior logits (N, T, C) of the auxiliary probe from each frame's vision features alone."""
+        if self.visual_head is None:
+            raise RuntimeError("this model has no behavior classes; train it on labels first")
+        return self.visual_head(self.fusion.visual(self.project_visual(visual)))
 
     def fused(self, z: Tensor, visual: Tensor, looked: Tensor, fps: float | Tensor) -> Tensor:
         return self.fusion(z, self.project_visual(visual), looked, fps)
@@ -286,6 +297,11 @@ def load_model(path: str | Path) -> tuple[LookAgainModel, dict]:
                                     f"{MODEL_FORMAT_VERSION}")
     model = LookAgainModel(ModelConfig(**blob["config"]))
     state = blob["state_dict"]
-    model.load_state_dict(state, strict=True)
+    result = model.load_state_dict(state, strict=False)
+    # Files written before the auxiliary vision probe existed lack only its (training-time) weights.
+    missing = [k for k in result.missing_keys if not k.startswith("visual_head.")]
+    if missing or result.unexpected_keys:
+        raise PoseFormatError(path, f"weights do not match the model (missing {missing[:3]}, unexpected "
+                                    f"{result.unexpected_keys[:3]})")
     model.eval()
     return model, blob["manifest"]
