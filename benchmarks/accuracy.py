@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/accuracy.py [--skip-real] [--train-videos 8] [--test-videos 4] [--seconds 60]
+    python benchmarks/accuracy.py [--train-videos 8] [--test-videos 4] [--seconds 60]
 
 Protocol
 --------
@@ -43,9 +43,10 @@ Protocol
   over behaviors with a defined F1; vision-dependent macro F1 = mean over eat, drink, groom, rear
   (the behaviors the generator makes undecidable from keypoints alone). "looked %" = frames whose
   pixels were used / all frames of the split.
-* Real data: the keypoint-only table of ``benchmarks/real_labels.py`` (its own blocked CV on
-  the public BehaviorDEPOT and ethome recordings), with the LookAgain keypoint path
-  (``benchmarks/lookagain_real.py``) beside the baselines; ``--skip-real`` leaves it out.
+* Real data: ``benchmarks/real_labels.py`` (its own blocked CV on the public BehaviorDEPOT and
+  ethome recordings, the LookAgain keypoint path beside the baselines) writes its own section of
+  ``docs/benchmarks.md``; run it after ``--save-bundle``, since it warm-starts from the bundled
+  weights.
 """
 
 from __future__ import annotations
@@ -362,7 +363,6 @@ def split_summary(recs: list[Recording]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skip-real", action="store_true", help="leave out the real-data table")
     parser.add_argument("--train-videos", type=int, default=SPLITS["train"][1])
     parser.add_argument("--test-videos", type=int, default=SPLITS["test"][1])
     parser.add_argument("--seconds", type=float, default=SECONDS)
@@ -461,20 +461,6 @@ def main(argv: list[str] | None = None) -> int:
                 md += ["", line]
         timing += "; LookAgain: " + ", ".join(f"{k} {v:.0f} s" for k, v in la["times"].items())
 
-    real = None
-    if not args.skip_real:
-        import real_labels
-
-        shared = real_labels.shared_data_dir()
-        if shared is None:
-            real = "real data: shared data folder not found; table skipped"
-        else:
-            t0 = time.perf_counter()
-            df = real_labels.run(real_labels.main_methods(), shared=shared)
-            real = ("Real data (keypoints only, benchmarks/real_labels.py, 5-fold blocked CV, shared data):\n"
-                    f"{real_labels.format_table(df)}\n(runtime {time.perf_counter() - t0:.0f} s)")
-        text += ["", real]
-        md += ["", "### Real data (keypoints only)", "", "```", real, "```"]
     total = time.perf_counter() - t_start
     text.append(f"\n{timing}; total {total:.0f} s")
     md.append(f"\n{timing}; total {total:.0f} s.")

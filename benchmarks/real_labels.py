@@ -469,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: all but simba-forest-nobouts")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=None)
     parser.add_argument("-v", "--verbose", action="store_true", help="log per-fold progress")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -484,16 +485,22 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     df = run(methods, datasets=args.datasets, shared=shared, k=args.folds)
     total = time.perf_counter() - t0
-    print(f"Keypoint-only methods, {args.folds}-fold blocked CV (1 s gaps), shared data {shared}")
-    print(format_table(df))
-    print()
+    lines = [f"Keypoint-only methods, {args.folds}-fold blocked CV (1 s gaps), shared data {shared.name}/",
+             format_table(df), ""]
     for name, sub in df.groupby("dataset", sort=False):
-        print(f"{name}: {sub['note'].iloc[0]}; features {sub['features_s'].iloc[0]:.2f} s")
+        lines.append(f"{name}: {sub['note'].iloc[0]}; features {sub['features_s'].iloc[0]:.2f} s")
     if lookagain_method in methods.values():
-        print(f"lookagain-keypoints: {_lookagain_module().DEFAULT_SETTINGS}")
-    print("precision/recall/F1: mean ± sample std over folds with a defined value ('folds' = how many);"
-          " F1 pooled: all test folds' predictions together; runtime: method fit+predict over all folds.")
-    print(f"total wall time {total:.1f} s")
+        lines.append(f"lookagain-keypoints: {_lookagain_module().DEFAULT_SETTINGS}")
+    lines.append("precision/recall/F1: mean ± sample std over folds with a defined value ('folds' = how many);"
+                 " F1 pooled: all test folds' predictions together; runtime: method fit+predict over all folds.")
+    lines.append(f"total wall time {total:.1f} s")
+    print("\n".join(lines))
+    if not args.no_doc and args.methods is None and args.datasets is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import report
+
+        report.update_section("real_labels", "## Real labels (keypoints only)\n\n```\n" + "\n".join(lines)
+                              + "\n```")
     return 0
 
 

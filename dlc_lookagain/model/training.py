@@ -68,9 +68,9 @@ class TrainConfig:
     #: ``"loss"``, the mean per-frame BCE. The BCE of frequent ambiguous behaviors rises long
     #: before rare, easy ones (run, chase) are learned, so it stops too early.
     select_by: str = "f1"
-    #: Weight of the auxiliary vision-only behavior loss on looked-at frames (0 = off). Measured
-    #: on 2026-12-01 (test split, same pretrained encoder, uniform looks): vision F1 0.307 / 0.337
-    #: at 25 % / 100 % with weight 1 vs 0.289 / 0.295 without; see docs/benchmarks.md ablations.
+    #: Weight of the auxiliary vision-only behavior loss on looked-at frames (0 = off). Accuracy
+    #: benchmark of 2026-12-01, ablation "no vision probe": test vision F1 at gate 25 % / every frame
+    #: 0.347 / 0.362 with weight 1, 0.283 / 0.277 without; test_shifted unchanged.
     visual_aux_weight: float = 1.0
 
 
