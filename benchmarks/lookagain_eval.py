@@ -85,13 +85,14 @@ def train_lookagain(train: list[Sequence], behaviors: list[str], cfg: TrainConfi
     """
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    model = LookAgainModel(ModelConfig(behaviors=list(behaviors)))
     snapshot = None
     if start is not None:
         model = copy.deepcopy(start)
-    elif pretrained:
-        pretrain(model, train, cfg)
-        snapshot = copy.deepcopy(model)
+    else:
+        model = LookAgainModel(ModelConfig(behaviors=list(behaviors)))
+        if pretrained:
+            pretrain(model, train, cfg)
+            snapshot = copy.deepcopy(model)
     fit_part, hold_part = [], []
     for s in train:
         cut = int(round(s.n_frames * (1 - holdout)))

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["TrainConfig", "pretrain", "fit_behavior", "fit_gate", "fine_tune_with_gate", "calibrate",
            "fit_visual_normalization"]
 
+#: Parameters trained on behavior labels besides the encoder: fusion, behavior head, vision probe.
+BEHAVIOR_PARTS = ("fusion.", "head.", "visual_head.")
+
 PRETRAIN_WEIGHTS = {"masked": 1.0, "crossmodal": 1.0, "reconstruction": 1.0, "commitment": 0.25,
                     "crossmodal_error": 0.1}
 
@@ -212,9 +215,20 @@ def _behavior_step(model, seqs, cfg, rng, pos_weight, looked_fn) -> torch.Tensor
     return loss
 
 
+def _has_vision(seqs: list[Sequence]) -> bool:
+    return any(s.visual_available.any() for s in seqs)
+
+
 def _distinct_budgets(seqs: list[Sequence], budgets) -> tuple[float, ...]:
     """Without any vision feature every budget is keypoints only: one pass is enough."""
-    return tuple(budgets) if any(s.visual_available.any() for s in seqs) else (0.0,)
+    return tuple(budgets) if _has_vision(seqs) else (0.0,)
+
+
+def _visible_rows(probs: list[np.ndarray], seqs: list[Sequence]) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and targets (N, C) of the visible animal-frames of all sequences."""
+    p = np.concatenate([pr[s.pose.visible] for pr, s in zip(probs, seqs)])
+    y = np.concatenate([s.targets[s.pose.visible] for s in seqs])
+    return p, y
 
 
 def validation_loss(model: LookAgainModel, seqs: list[Sequence], budgets=(0.0, 0.25, 1.0)) -> float:
@@ -236,8 +250,7 @@ def validation_f1(model: LookAgainModel, seqs: list[Sequence], budgets=(0.0, 0.2
     scores = []
     for b in _distinct_budgets(seqs, budgets):
         probs, _ = fused_pass(model, seqs, looked_frames(model, seqs, [], b, "uniform"))
-        p = np.concatenate([pr[s.pose.visible] for pr, s in zip(probs, seqs)])
-        y = np.concatenate([s.targets[s.pose.visible] for s in seqs])
+        p, y = _visible_rows(probs, seqs)
         th = calibrate_thresholds(p, y)
         f1 = f1_per_class(p >= th, y)
         has_pos = (np.nan_to_num(y) > 0.5).any(0)
@@ -271,8 +284,7 @@ def fit_behavior(model: LookAgainModel, seqs: list[Sequence], cfg: TrainConfig |
     rng = np.random.default_rng(cfg.seed + 1)
     if not bool(model.visual_fitted):
         fit_visual_normalization(model, seqs, seed=cfg.seed)
-    params = [{"params": [p for name, p in model.named_parameters()
-                          if name.startswith(("fusion.", "head.", "visual_head."))]}]
+    params = [{"params": [p for name, p in model.named_parameters() if name.startswith(BEHAVIOR_PARTS)]}]
     if cfg.train_encoder:
         params.append({"params": [p for name, p in model.named_parameters() if name.startswith("encoder.")],
                        "lr_scale": cfg.encoder_lr_scale})
@@ -426,7 +438,7 @@ def fine_tune_with_gate(model: LookAgainModel, seqs: list[Sequence], cfg: TrainC
     budgets = [b for b in cfg.budgets if 0 < b < 1]
     choices = {(si, b): np.isin(np.arange(s.n_frames), choose_frames(model, s, mp, b))
                for si, (s, mp) in enumerate(zip(seqs, mps)) for b in budgets}
-    params = [p for name, p in model.named_parameters() if name.startswith(("fusion.", "head.", "visual_head."))]
+    params = [p for name, p in model.named_parameters() if name.startswith(BEHAVIOR_PARTS)]
     cfg_ft = TrainConfig(**{**cfg.__dict__, "lr": cfg.lr * 0.3})
     _behavior_loop(model, seqs, cfg_ft, params, steps, rng,
                    lambda pick: lambda si: choices[(si, pick[si])] & seqs[si].visual_available, budgets,
@@ -440,7 +452,7 @@ def calibrate(model: LookAgainModel, seqs: list[Sequence], *, selector: str = "g
     probabilities calibrated; the thresholds, chosen for best F1 per budget, apply to the
     temperature-scaled probabilities. Returns the thresholds (5, C).
     """
-    has_vision = any(s.visual_available.any() for s in seqs)
+    has_vision = _has_vision(seqs)
     mps = motion_pass(model, seqs) if has_vision and selector == "gate" else []
     model.temperature.fill_(1.0)
     logits, labels = [], []
@@ -450,8 +462,8 @@ def calibrate(model: LookAgainModel, seqs: list[Sequence], *, selector: str = "g
             labels.append(labels[-1])
             continue
         probs, _ = fused_pass(model, seqs, looked_frames(model, seqs, mps, budget, selector))
-        p = np.concatenate([pr[s.pose.visible] for pr, s in zip(probs, seqs)]).astype(np.float64)
-        y = np.concatenate([s.targets[s.pose.visible] for s in seqs])
+        p, y = _visible_rows(probs, seqs)
+        p = p.astype(np.float64)
         keep = np.isfinite(y).all(1)
         p = np.clip(p[keep], 1e-7, 1 - 1e-7)
         logits.append(np.log(p) - np.log1p(-p))
