@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 from dlc_lookagain.errors import PoseFormatError, VideoMismatchError
 
 __all__ = [
-    "__version__", "PoseFormatError", "VideoMismatchError", "analyze", "pretrain", "train", "load_pose",
-    "load_project", "PoseRecord",
+    "__version__", "PoseFormatError", "VideoMismatchError", "analyze", "evaluate", "pretrain", "train",
+    "export_from_labels", "load_pose", "load_project", "PoseRecord",
 ]
 
 
@@ -21,6 +21,14 @@ def __getattr__(name):
         from dlc_lookagain import pipeline
 
         return getattr(pipeline, name)
+    if name == "evaluate":
+        from dlc_lookagain import evaluation
+
+        return evaluation.evaluate
+    if name == "export_from_labels":
+        from dlc_lookagain import sleap_hook
+
+        return sleap_hook.export_from_labels
     if name in ("pretrain", "train"):
         from dlc_lookagain import project_training
 

@@ -1,7 +1,7 @@
-"""Command line: ``dlc-lookagain analyze|inspect ...``.
+"""Command line: ``dlc-lookagain analyze|inspect|pretrain|train|evaluate|export ...``.
 
-Exit codes: 0 success, 1 an input could not be used (the message names the file),
-2 wrong command-line usage (argparse), 130 interrupted.
+Exit codes: 0 success, 1 an input could not be used (the message names the file) or a recording
+failed, 2 wrong command-line usage (argparse), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ from dlc_lookagain.errors import PoseFormatError
 
 logger = logging.getLogger("dlc_lookagain")
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: What ``export --to`` accepts, and what each one is.
+EXPORT_TARGETS = {
+    "figures": "ethogram and time-budget PNGs",
+    "boris": "BORIS aggregated-events table (.tsv)",
+    "nwb": "NWB file with poses (ndx-pose) and behavior intervals",
+    "video": "the video with keypoints and behaviors drawn (.mp4)",
+    "slp": "SLEAP: a copy of the labels with behaviors as events (always written for .slp input)",
+}
 
 
 def _fraction(text: str) -> float:
@@ -27,6 +36,16 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1 (0.25 = a quarter of frames)")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
     return value
 
 
@@ -46,34 +65,106 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="use DLC's raw output even where a _filtered file exists")
 
 
+def _add_model_options(p: argparse.ArgumentParser, top_k: bool = True) -> None:
+    if top_k:
+        p.add_argument("--top-k", type=_fraction, default=0.25, metavar="FRACTION",
+                       help="fraction of frames the video is looked at (0 = keypoints only, 1 = every frame; "
+                       "default 0.25)")
+    p.add_argument("--model", help="a model file (.pt) trained with dlc-lookagain train; default: the newest "
+                   "one in <project>/lookagain/models, else the bundled model")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute every video, even those whose behavior files are up to date")
+    p.add_argument("--min-bout", type=float, default=0.2, metavar="SECONDS",
+                   help="leave bouts shorter than this out of the bout table (default 0.2)")
+    p.add_argument("--n-workers", type=_positive_int, default=1, metavar="N",
+                   help="analyze N videos at a time on this machine (needs dask; default 1)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (see docs/cluster.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlc-lookagain",
         description="Behavior labels from your DeepLabCut or SLEAP poses, looking at only the video "
         "frames that need it. Run it after pose estimation, on the same project.",
+        epilog="Exit codes: 0 done, 1 an input could not be used (the message names the file), "
+        "2 wrong usage, 130 interrupted. 'dlc-lookagain COMMAND --help' explains each command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debugging)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("analyze", help="label behaviors in every analyzed video of a project",
                        description="Find every analyzed video of the project, check the poses against the "
                        "videos, look at the most informative frames, and write behavior files "
-                       "(<video>..._behaviors.csv/.h5, _bouts.csv) beside the pose files. Videos already "
-                       "analyzed are skipped, so an interrupted run continues where it stopped.")
+                       "(<pose file>_behaviors.csv/.h5, _bouts.csv, _ethogram.png, _time_budget.png) beside "
+                       "the pose files. Videos whose outputs are up to date are skipped, so an interrupted "
+                       "run continues where it stopped; outputs made with another model, top-k or pose file "
+                       "are recomputed (the old files go to <project>/lookagain/replaced/).")
     _add_input_options(p)
-    p.add_argument("--top-k", type=_fraction, default=0.25, metavar="FRACTION",
-                   help="fraction of frames the video is looked at (0 = keypoints only, 1 = every frame; "
-                   "default 0.25)")
-    p.add_argument("--model", help="a model file (.pt) trained with dlc_lookagain.train; default: the newest "
-                   "one in <project>/lookagain/models, else the bundled model")
-    p.add_argument("--overwrite", action="store_true", help="recompute videos whose behavior files exist")
+    _add_model_options(p)
+    _add_run_options(p)
+    p.add_argument("--no-figures", action="store_true", help="do not draw the ethogram and time-budget PNGs")
+    p.add_argument("--labeled-video", action="store_true",
+                   help="also write <pose file>_labeled.mp4 with keypoints and behaviors drawn (slow)")
+    p.add_argument("--export", nargs="+", choices=["boris", "nwb"], default=[], metavar="FORMAT",
+                   help="also write these formats: boris (BORIS aggregated events), nwb (needs "
+                   "pip install \"dlc_lookagain[nwb]\")")
+
+    p = sub.add_parser("export", help="write figures, BORIS/NWB files or a labeled video (analyzing first "
+                       "if needed)",
+                       description="Write other formats from the behavior files of a project or pose file, "
+                       "analyzing first the videos that are not analyzed yet. Also the step after "
+                       "'Export Analysis HDF5' in SLEAP: dlc-lookagain export labels.analysis.h5 --to boris. "
+                       "Targets: " + "; ".join(f"{k}: {v}" for k, v in EXPORT_TARGETS.items()) + ".")
+    _add_input_options(p)
+    p.add_argument("--to", nargs="+", choices=list(EXPORT_TARGETS), default=["figures", "boris"],
+                   metavar="TARGET", help="what to write: " + ", ".join(EXPORT_TARGETS) +
+                   " (default: figures boris)")
+    _add_model_options(p)
+    _add_run_options(p)
 
     p = sub.add_parser("inspect", help="read pose files and print what was found (nothing is written)",
                        description="Read the project or pose file and print one line per recording: "
                        "frames, fps, animals, bodyparts, missing keypoints, and the video used.")
     _add_input_options(p)
+
+    p = sub.add_parser("train", help="learn your behaviors from your own annotations",
+                       description="Train the behavior classifier (and the gate) on the label files found "
+                       "beside your videos (<video>_labels.csv, BORIS exports, bout tables; see "
+                       "docs/label_formats.md). The model is saved in <project>/lookagain/models/ and used "
+                       "by analyze from then on.")
+    p.add_argument("path", help="config.yaml, project folder, or one pose file")
+    p.add_argument("--labels", help="a label file, or a folder of label files (default: beside the videos)")
+    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos")
+    p.add_argument("--behaviors", nargs="+", metavar="NAME", help="learn only these behaviors, in this order")
+    _add_model_options(p, top_k=False)
+    p.add_argument("--name", default="behavior", help="file name of the saved model (default: behavior)")
+    p.add_argument("--steps", type=_positive_int, default=1200, help="training steps (default 1200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    p = sub.add_parser("pretrain", help="adapt the motion encoder to your videos (no labels needed)",
+                       description="Self-supervised pretraining on your project's poses (and a few video "
+                       "frames). Optional: train on top of it with 'train --model <saved file>'.")
+    p.add_argument("path", help="config.yaml, project folder, or one pose file")
+    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos")
+    _add_model_options(p, top_k=False)
+    p.add_argument("--name", default="pretrained", help="file name of the saved model (default: pretrained)")
+    p.add_argument("--steps", type=_positive_int, default=600, help="pretraining steps (default 600)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    p = sub.add_parser("evaluate", help="score a model against your labels (per-behavior F1, confusion)",
+                       description="Run the model as analyze would on every video that has a label file and "
+                       "print precision, recall and F1 per behavior and a confusion matrix; they are also "
+                       "written to <project>/lookagain/evaluation/. Use videos the model was not trained on.")
+    p.add_argument("path", help="config.yaml, project folder, or one pose file")
+    p.add_argument("--labels", help="a label file, or a folder of label files (default: beside the videos)")
+    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos")
+    _add_model_options(p)
     return parser
 
 
@@ -85,51 +176,113 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
     warnings.simplefilter("ignore", VideoWarning)
     logging.captureWarnings(True)
+    if verbose < 2:
+        for noisy in ("distributed", "tornado", "bokeh"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _print_summaries(summaries) -> None:
-    analyzed = any(s.annotations_written or s.skipped for s in summaries)
+    analyzed = any(s.annotations_written or s.skipped or s.error for s in summaries)
     header = ("pose file", "frames", "fps", "animals", "parts", "missing", "video")
-    rows = [header + (("looked", "behaviors file") if analyzed else ())]
+    rows = [header + (("looked", "most time", "behaviors file") if analyzed else ())]
     for s in summaries:
+        if s.error:
+            rows.append((s.pose_file.name, "-", "-", "-", "-", "-", "-", "FAILED", s.error[:80]))
+            continue
         row = (
             s.pose_file.name, str(s.n_frames), f"{s.fps:.2f}" if s.fps else "?",
-            str(len(s.individuals)), str(s.n_bodyparts), f"{100 * s.missing_fraction:.1f}%",
+            str(len(s.individuals)), str(s.n_bodyparts) if s.n_bodyparts else "?",
+            f"{100 * s.missing_fraction:.1f}%" if s.missing_fraction == s.missing_fraction else "?",
             s.video.name if s.video else "(none: keypoints only)",
         )
         if analyzed:
             out = s.outputs.get("behaviors_csv")
-            row += ("skipped" if s.skipped else f"{100 * s.looked_fraction:.0f}%", Path(out).name if out else "")
+            looked = f"{100 * s.looked_fraction:.0f}%" + (" (up to date)" if s.skipped else "")
+            top = sorted(s.time_budget.items(), key=lambda kv: -kv[1])[:2]
+            row += (looked, ", ".join(f"{b} {100 * v:.0f}%" for b, v in top), Path(out).name if out else "")
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    width = max(len(r) for r in rows)
+    rows = [tuple(r) + ("",) * (width - len(r)) for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(width)]
     for r in rows:
         sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+
+
+def _input_kwargs(args) -> dict:
+    return dict(
+        videos=args.videos, videotype=args.videotype, destfolder=args.destfolder, shuffle=args.shuffle,
+        filtered=False if args.unfiltered else None, track_method=args.track_method,
+    )
+
+
+def _run(args) -> int:
+    progress = not args.quiet
+    if args.command == "inspect":
+        from dlc_lookagain.pipeline import RecordingSummary, read_inputs
+
+        records = read_inputs(args.path, **_input_kwargs(args), progress=progress)
+        _print_summaries([RecordingSummary.from_record(r) for r in records])
+        return EXIT_OK
+    if args.command in ("analyze", "export"):
+        from dlc_lookagain.pipeline import analyze
+
+        if args.command == "analyze":
+            outputs = dict(figures=not args.no_figures, labeled_video=args.labeled_video, exports=args.export)
+        else:
+            to = set(args.to)
+            outputs = dict(figures="figures" in to, labeled_video="video" in to,
+                           exports=[e for e in ("boris", "nwb") if e in to])
+            if Path(args.path).name.lower().endswith(".analysis.h5"):
+                from dlc_lookagain.sleap_hook import check_analysis_h5
+
+                check_analysis_h5(args.path)
+        summaries = analyze(args.path, **_input_kwargs(args), top_k=args.top_k, model=args.model,
+                            overwrite=args.overwrite, min_bout_s=args.min_bout, n_workers=args.n_workers,
+                            scheduler=args.scheduler, progress=progress, **outputs)
+        _print_summaries(summaries)
+        return EXIT_BAD_INPUT if any(s.error for s in summaries) else EXIT_OK
+    if args.command == "train":
+        from dlc_lookagain.project_training import train
+
+        path = train(args.path, args.labels, videos=args.videos, behaviors=args.behaviors, model=args.model,
+                     name=args.name, steps=args.steps, seed=args.seed, progress=progress)
+        sys.stdout.write(f"model saved: {path}\n")
+        return EXIT_OK
+    if args.command == "pretrain":
+        from dlc_lookagain.project_training import pretrain
+
+        path = pretrain(args.path, videos=args.videos, model=args.model, name=args.name, steps=args.steps,
+                        seed=args.seed, progress=progress)
+        sys.stdout.write(f"model saved: {path}\n")
+        return EXIT_OK
+    if args.command == "evaluate":
+        from dlc_lookagain.evaluation import evaluate
+
+        report = evaluate(args.path, args.labels, videos=args.videos, model=args.model, top_k=args.top_k,
+                          progress=progress)
+        sys.stdout.write(str(report) + "\n")
+        for path in report.paths.values():
+            sys.stdout.write(f"written: {path}\n")
+        return EXIT_OK
+    raise AssertionError(args.command)  # argparse only lets known commands through
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
-    from dlc_lookagain.pipeline import RecordingSummary, analyze, read_inputs  # heavy imports after parsing
-
-    kwargs = dict(
-        videos=args.videos, videotype=args.videotype, destfolder=args.destfolder, shuffle=args.shuffle,
-        filtered=False if args.unfiltered else None, track_method=args.track_method,
-    )
     try:
-        if args.command == "inspect":
-            summaries = [RecordingSummary.from_record(r) for r in read_inputs(args.path, **kwargs)]
-        else:
-            summaries = analyze(args.path, **kwargs, top_k=args.top_k, model=args.model, overwrite=args.overwrite,
-                                progress=not args.quiet)
-    except (PoseFormatError, FileExistsError, FileNotFoundError) as exc:
+        return _run(args)
+    except (PoseFormatError, FileExistsError, FileNotFoundError, ImportError) as exc:
+        logger.error("%s", exc)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        # Values argparse cannot check (a model without behaviors, an unknown behavior name ...).
         logger.error("%s", exc)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        logger.error("interrupted")
+        logger.error("interrupted; run the same command again to continue where it stopped")
         return EXIT_INTERRUPTED
-    _print_summaries(summaries)
-    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -3,20 +3,32 @@
 For each recording: read and check the poses against the video (:mod:`dlc_lookagain.io`), encode
 the keypoints (motion encoder, keypoint-only pass), let the gate choose the top-k frames per window,
 look at only those frames (one sequential decode, frozen vision encoder on animal crops and a
-context view), fuse, threshold, and write the behavior files beside the pose file. A recording
-whose outputs already exist is skipped (a re-run after an interruption continues where it stopped;
-``overwrite=True`` recomputes).
+context view), fuse, threshold, and write the behavior files beside the pose file, then the
+figures and exports asked for.
+
+Recordings are planned before any pose is read (:func:`plan_recordings`), so a batch of hundreds
+of videos holds one recording in memory per worker, and so outputs can be checked first: each
+``_behaviors.h5`` records a fingerprint of its inputs (pose file content, model, ``top_k``,
+``min_bout_s``). A recording whose outputs carry the current fingerprint is skipped; one whose
+inputs changed is recomputed (the previous files are moved to ``<project>/lookagain/replaced/``);
+an interrupted run therefore continues where it stopped. With ``n_workers > 1`` or a
+``scheduler``, recordings run in parallel on a Dask cluster.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io as _io
 import logging
+import os
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.main import load_pose, load_project
 from dlc_lookagain.io.record import PoseRecord
 
@@ -24,11 +36,37 @@ logger = logging.getLogger(__name__)
 
 #: Default fraction of frames looked at.
 DEFAULT_TOP_K = 0.25
+#: Exports ``analyze(exports=...)`` can write.
+EXPORTS = ("boris", "nwb")
 
 
 @dataclass
 class RecordingSummary:
-    """What ``analyze`` learned about one recording."""
+    """What ``analyze`` learned about one recording.
+
+    Attributes
+    ----------
+    pose_file, video : Path
+        The pose file read and the video attached (None: keypoints only).
+    n_frames, fps, individuals, n_bodyparts, missing_fraction, video_scale
+        As read from the pose file.
+    annotations_written : bool
+        True when the behavior files were (re)computed in this run.
+    outputs : dict of str to Path
+        Every output of the recording (behavior files, figures, exports).
+    looked_fraction : float
+        Fraction of frames the vision encoder looked at.
+    time_budget : dict of str to float
+        Fraction of tracked animal-frames in which each behavior is present.
+    skipped : str
+        Why nothing was computed (outputs up to date), else "".
+    error : str
+        Why the recording could not be analyzed (the others still were), else "".
+    seconds : float
+        Time spent on it in this run.
+    extras_written : list of str
+        Figures and exports written in this run (e.g. ``["ethogram", "boris"]``).
+    """
 
     pose_file: Path
     video: Path | None
@@ -43,6 +81,9 @@ class RecordingSummary:
     looked_fraction: float = 0.0
     time_budget: dict = field(default_factory=dict)
     skipped: str = ""
+    error: str = ""
+    seconds: float = 0.0
+    extras_written: list = field(default_factory=list)
 
     @classmethod
     def from_record(cls, record: PoseRecord) -> "RecordingSummary":
@@ -59,6 +100,100 @@ class RecordingSummary:
             outputs={},
         )
 
+    @classmethod
+    def from_outputs(cls, pose_file: Path, meta: dict, outputs: dict) -> "RecordingSummary":
+        """A summary of a recording whose outputs are up to date, from their metadata only."""
+        video = meta.get("video_path")
+        return cls(
+            pose_file=Path(pose_file),
+            video=Path(video) if video else None,
+            n_frames=int(meta.get("n_frames", 0)),
+            fps=meta.get("fps"),
+            individuals=list(meta.get("individuals", [])),
+            n_bodyparts=int(meta.get("n_bodyparts", 0)),
+            missing_fraction=float(meta.get("missing_fraction", float("nan"))),
+            video_scale=float(meta.get("video_scale", 1.0)),
+            annotations_written=False,
+            outputs=dict(outputs),
+            looked_fraction=float(meta.get("looked_fraction", 0.0)),
+            time_budget=dict(meta.get("time_budget", {})),
+        )
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass
+class RecordingJob:
+    """One recording to analyze, described without reading it (cheap to send to a worker)."""
+
+    pose_file: Path
+    video: object = None  # single files: the user's video (path, False, or None to look beside)
+    pair: object = None  # DLC projects: the io.project.AnalyzedVideo ...
+    project: object = None  # ... and its io.project.DLCProject
+    tolerance: int = 1
+
+    def load(self) -> PoseRecord:
+        """Read the poses and attach the video."""
+        if self.pair is not None:
+            from dlc_lookagain.io.main import load_analyzed_video
+
+            return load_analyzed_video(self.pair, self.project, tolerance=self.tolerance)
+        return load_pose(self.pose_file, video=self.video, tolerance=self.tolerance)
+
+
+def _is_project(path: Path) -> bool:
+    return path.is_dir() or path.suffix.lower() in (".yaml", ".yml")
+
+
+def plan_recordings(
+    path: str | Path,
+    videos=None,
+    *,
+    videotype: str = "",
+    destfolder: str | Path | None = None,
+    shuffle: int | None = None,
+    filtered: bool | None = None,
+    track_method: str | None = None,
+) -> list[RecordingJob]:
+    """The recordings ``analyze`` would process, without reading any pose file.
+
+    Raises
+    ------
+    PoseFormatError
+        The project cannot be read or none of its videos has been analyzed.
+    FileNotFoundError
+        A single pose file that does not exist.
+    """
+    from dlc_lookagain.io.project import find_analyzed_videos, read_dlc_config
+
+    path = Path(path).expanduser()
+    if not _is_project(path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such pose file")
+        video = videos[0] if isinstance(videos, (list, tuple)) and videos else videos
+        return [RecordingJob(path, video=video)]
+    project = read_dlc_config(path)
+    pairs = find_analyzed_videos(
+        project, videos, videotype=videotype, destfolder=destfolder,
+        shuffle=shuffle, filtered=filtered, track_method=track_method,
+    )
+    not_analyzed = [p.name for p in pairs if p.pose_file is None]
+    if not_analyzed:
+        logger.warning(
+            "%s: %d video(s) have no DeepLabCut output yet (run deeplabcut.analyze_videos first): %s",
+            project.config_path, len(not_analyzed), ", ".join(not_analyzed),
+        )
+    jobs = [RecordingJob(Path(p.pose_file), pair=p, project=project) for p in pairs if p.pose_file is not None]
+    if not jobs:
+        where = destfolder or "beside the videos"
+        raise PoseFormatError(
+            project.config_path,
+            f"no analyzed videos found ({len(pairs)} video(s) checked, outputs looked for {where}); "
+            "run deeplabcut.analyze_videos first or pass destfolder=",
+        )
+    return jobs
+
 
 def read_inputs(
     path: str | Path,
@@ -69,6 +204,7 @@ def read_inputs(
     shuffle: int | None = None,
     filtered: bool | None = None,
     track_method: str | None = None,
+    progress: bool = True,
 ) -> list[PoseRecord]:
     """Read every recording ``analyze`` would process.
 
@@ -79,10 +215,11 @@ def read_inputs(
     raised.
     """
     path = Path(path).expanduser()
-    if path.is_dir() or path.suffix.lower() in (".yaml", ".yml"):
+    if _is_project(path):
         return load_project(
             path, videos, videotype=videotype, destfolder=destfolder,
             shuffle=shuffle, filtered=filtered, track_method=track_method, on_error="skip",
+            progress=progress,
         )
     video = videos[0] if isinstance(videos, (list, tuple)) and videos else videos
     return [load_pose(path, video=video)]
@@ -96,30 +233,388 @@ def _project_model_dir(path: Path) -> Path:
 
 def resolve_model(path: str | Path, model=None):
     """The model ``analyze`` uses: ``model`` if given, else the newest model trained for this
-    project (``<project>/lookagain/models/behavior*.pt``), else the bundled weights."""
+    project (``<project>/lookagain/models/behavior*.pt``), else the bundled weights.
+
+    Returns ``(model, manifest)``; ``manifest["path"]`` is the model file when there is one.
+    """
     from dlc_lookagain.model.lookagain import LookAgainModel, load_model
-    from dlc_lookagain.project_training import load_default_model
+    from dlc_lookagain.project_training import bundled_model_path, load_default_model
 
     if isinstance(model, LookAgainModel):
         return model, {"kind": "given"}
     if model is not None:
-        return load_model(model)
+        net, manifest = load_model(model)
+        return net, {**(manifest or {}), "path": str(model)}
     trained = sorted(_project_model_dir(path).glob("behavior*.pt"), key=lambda p: p.stat().st_mtime)
     if trained:
         logger.info("using the model trained for this project: %s", trained[-1])
-        return load_model(trained[-1])
+        net, manifest = load_model(trained[-1])
+        return net, {**(manifest or {}), "path": str(trained[-1])}
     logger.info("using the bundled model (trained on generated mice; train on your labels with "
                 "dlc_lookagain.train for your own behaviors)")
-    return load_default_model()
+    net, manifest = load_default_model()
+    return net, {**(manifest or {}), "path": str(bundled_model_path())}
 
 
-def _outputs_exist(record: PoseRecord, destfolder) -> tuple[dict[str, Path], list[Path], bool]:
-    """Behavior files of a recording: all paths, the existing ones, and whether all exist."""
-    from dlc_lookagain.io.annotations import output_paths
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file's content (read in 4 MB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
-    paths = {k: Path(p) for k, p in output_paths(record, destfolder=destfolder).items()}
+
+def model_sha256(net, manifest: dict) -> str:
+    """Identity of a model: its file's hash, else the hash of its weights."""
+    path = manifest.get("path")
+    if path and Path(path).is_file():
+        return file_sha256(path)
+    import torch
+
+    buffer = _io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+# --------------------------------------------------------------------------- one recording
+
+
+def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cache=None, progress: bool = True):
+    """Behavior probabilities of one recording, looking at ``top_k`` of its frames.
+
+    Returns
+    -------
+    prediction : dlc_lookagain.io.annotations.BehaviorPrediction
+        Probabilities (T, I, C) (NaN where an animal is not tracked), thresholds at the
+        fraction actually looked at, and the looked-at frames.
+    extractor : FrameFeatureExtractor or None
+        The vision extractor (created on first use; pass it back for the next recording).
+    """
+    from dlc_lookagain.io.annotations import BehaviorPrediction
+    from dlc_lookagain.model.inference import choose_frames, fused_pass, motion_pass
+    from dlc_lookagain.model.look import attach_visual, look
+    from dlc_lookagain.model.pose_tokens import tokenize
+    from dlc_lookagain.model.vision import FrameFeatureExtractor
+    from dlc_lookagain.model.windows import Sequence
+
+    seq = Sequence(rec.source.name, tokenize(rec), float(rec.fps or 30.0))
+    mp = motion_pass(net, [seq], progress=progress and seq.n_frames > 20000)[0]
+    looked = np.zeros(0, np.int64)
+    if rec.video_path is not None and top_k > 0:
+        looked = choose_frames(net, seq, mp, top_k)
+        if extractor is None:
+            extractor = FrameFeatureExtractor(net.config.vision_encoder, crop_scale=net.config.crop_scale)
+        attach_visual(seq, look(rec, seq.pose, looked, extractor, cache, progress=progress))
+    elif rec.video_path is None:
+        logger.warning("%s: no video; behaviors from keypoints only", rec.source.name)
+    probs, _ = fused_pass(net, [seq], [looked])
+    frac = looked.size / max(1, seq.n_frames)
+    mask = np.zeros(seq.n_frames, bool)
+    mask[looked] = True
+    p = probs[0].astype(np.float32)
+    p[~seq.pose.visible] = np.nan  # an animal that is not there does nothing
+    prediction = BehaviorPrediction(behaviors=list(net.config.behaviors), probabilities=p,
+                                    thresholds=net.thresholds_at(frac).numpy(), looked=mask)
+    return prediction, extractor
+
+
+@dataclass
+class AnalyzeOptions:
+    """Everything a worker needs besides the recording and the model (picklable)."""
+
+    top_k: float = DEFAULT_TOP_K
+    destfolder: Path | None = None
+    overwrite: bool = False
+    min_bout_s: float = 0.2
+    figures: bool = True
+    labeled_video: bool = False
+    exports: tuple = ()
+    progress: bool = True
+    fingerprint: dict = field(default_factory=dict)  # without the pose hash (added per recording)
+    project_folder: Path = Path(".")
+    torch_threads: int | None = None
+
+
+def _fingerprint(pose_file: Path, options: AnalyzeOptions) -> dict:
+    return {**options.fingerprint, "pose_sha256": file_sha256(pose_file)}
+
+
+def _wanted_extras(job: RecordingJob, options: AnalyzeOptions) -> dict[str, Path]:
+    from dlc_lookagain.io.annotations import extra_output_paths
+
+    paths = extra_output_paths(job.pose_file, options.destfolder)
+    wanted = []
+    if options.figures:
+        wanted += ["ethogram", "time_budget"]
+    wanted += list(options.exports)
+    if options.labeled_video:
+        wanted.append("labeled_video")
+    return {k: paths[k] for k in wanted}
+
+
+def recording_status(job: RecordingJob, options: AnalyzeOptions) -> tuple[str, dict, dict]:
+    """``(status, outputs, metadata)`` of a recording's behavior files.
+
+    status is ``"new"`` (no outputs), ``"current"`` (outputs made from the same inputs),
+    ``"stale"`` (made from other inputs: pose file, model, top_k or min_bout_s changed),
+    or ``"incomplete"`` (some outputs missing, e.g. deleted by hand).
+    """
+    from dlc_lookagain.io.annotations import output_paths_for, read_output_metadata
+
+    paths = output_paths_for(job.pose_file, options.destfolder)
     existing = [p for p in paths.values() if p.exists()]
-    return paths, existing, len(existing) == len(paths)
+    if not existing:
+        return "new", paths, {}
+    if len(existing) < len(paths):
+        return "incomplete", paths, {}
+    try:
+        meta = read_output_metadata(paths["behaviors_h5"])
+    except PoseFormatError:
+        return "stale", paths, {}
+    if meta.get("inputs") != _fingerprint(job.pose_file, options):
+        return "stale", paths, meta
+    return "current", paths, meta
+
+
+def _changed(old: dict, new: dict) -> str:
+    names = {"pose_sha256": "pose file", "model_sha256": "model", "top_k": "top_k", "min_bout_s": "min_bout_s"}
+    diff = [names.get(k, k) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return ", ".join(diff) if old else "made by an older version"
+
+
+def _retire(paths, project_folder: Path) -> Path | None:
+    """Move earlier outputs to ``<project>/lookagain/replaced/<time>/`` instead of deleting them."""
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if not existing:
+        return None
+    base = project_folder / "lookagain" / "replaced" / time.strftime("%Y%m%d-%H%M%S")
+    target, n = base, 0
+    while any((target / p.name).exists() for p in existing):  # never overwrite an earlier backup
+        n += 1
+        target = base.with_name(f"{base.name}-{n}")
+    target.mkdir(parents=True, exist_ok=True)
+    for p in existing:
+        shutil.move(str(p), str(target / p.name))
+    return target
+
+
+def _write_extras(job: RecordingJob, rec: PoseRecord | None, outputs: dict, extras: dict, meta: dict,
+                  options: AnalyzeOptions, replace_all: bool) -> tuple[dict, list]:
+    """Figures, exports and the labeled video: the missing ones, or all of them after a recompute.
+
+    Returns every extra output path, and the keys written now.
+    """
+    todo = {k: p for k, p in extras.items() if replace_all or not p.exists()}
+    written = {k: p for k, p in extras.items() if k not in todo}
+    if not todo:
+        return written, []
+    if rec is None and ({"nwb", "labeled_video"} & set(todo)):
+        rec = job.load()
+    if "ethogram" in todo or "time_budget" in todo:
+        from dlc_lookagain.plots import write_figures
+
+        figures = write_figures(outputs, overwrite=True)
+        written.update({k: Path(v) for k, v in figures.items() if k in extras})
+    fps = meta.get("fps") if rec is None else rec.fps
+    if "boris" in todo:
+        from dlc_lookagain.io.boris import write_boris
+
+        if not fps:
+            raise PoseFormatError(job.pose_file, "the BORIS export needs the frame rate, which is unknown")
+        video = rec.video_path if rec is not None else meta.get("video_path")
+        n_frames = rec.n_frames if rec is not None else meta.get("n_frames")
+        written["boris"] = write_boris(outputs["bouts_csv"], todo["boris"], fps=fps, n_frames=n_frames,
+                                       media_file=Path(video).name if video else None, overwrite=True)
+    if "nwb" in todo:
+        from dlc_lookagain.io.nwb import write_nwb
+
+        written["nwb"] = write_nwb(rec, outputs["bouts_csv"], todo["nwb"], behaviors=outputs["behaviors_h5"],
+                                   overwrite=True)
+    if "labeled_video" in todo:
+        from dlc_lookagain.io.labeled_video import write_labeled_video
+
+        if rec.video_path is None:
+            logger.warning("%s: no video; no labeled video written", job.pose_file.name)
+        else:
+            written["labeled_video"] = write_labeled_video(rec, outputs["behaviors_h5"], todo["labeled_video"],
+                                                           bouts=outputs["bouts_csv"], overwrite=True,
+                                                           progress=options.progress)
+    return written, [k for k in todo if k in written]
+
+
+_WORKER_MODELS: dict = {}
+_WORKER_STATE: dict = {}
+
+
+def _worker_model(model_ref):
+    """The model inside a worker, loaded once per process and model file."""
+    from dlc_lookagain.model.lookagain import LookAgainModel, load_model
+
+    if isinstance(model_ref, LookAgainModel):
+        return model_ref
+    key = (str(model_ref), os.stat(model_ref).st_mtime_ns)
+    if key not in _WORKER_MODELS:
+        _WORKER_MODELS.clear()
+        _WORKER_MODELS[key] = load_model(model_ref)[0]
+    return _WORKER_MODELS[key]
+
+
+def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> RecordingSummary:
+    """Analyze one recording (runs in the caller's process or on a Dask worker).
+
+    An unusable recording gives a summary with ``error`` set instead of raising, so one bad
+    file does not stop a batch.
+    """
+    from dlc_lookagain.io.annotations import write_annotations
+    from dlc_lookagain.model.vision import FeatureCache
+
+    t0 = time.perf_counter()
+    if options.torch_threads:
+        import torch
+
+        torch.set_num_threads(options.torch_threads)
+    try:
+        status, paths, meta = recording_status(job, options)
+        extras = _wanted_extras(job, options)
+        if status == "current" and not options.overwrite:
+            summary = RecordingSummary.from_outputs(job.pose_file, meta, paths)
+            written, now = _write_extras(job, None, paths, extras, meta, options, replace_all=False)
+            summary.outputs.update(written)
+            summary.extras_written = now
+            summary.skipped = "up to date"
+            if now:
+                logger.info("%s: behavior files up to date; wrote %s", job.pose_file.name, ", ".join(now))
+            return summary
+        rec = job.load()
+        summary = RecordingSummary.from_record(rec)
+        net = _worker_model(model_ref)
+        fingerprint = _fingerprint(job.pose_file, options)
+        if status == "stale" and not options.overwrite:
+            moved = _retire([*paths.values(), *extras.values()], options.project_folder)
+            logger.info("%s: inputs changed (%s); recomputing, earlier outputs moved to %s",
+                        job.pose_file.name, _changed(meta.get("inputs", {}), fingerprint), moved)
+        elif status == "incomplete":
+            logger.info("%s: completing the outputs of an interrupted run", job.pose_file.name)
+        cache = FeatureCache(options.project_folder / "lookagain" / "vision-cache")
+        # The vision encoder is built once per process and reused for the next recordings.
+        key = (net.config.vision_encoder, net.config.crop_scale)
+        prediction, extractor = predict_recording(rec, net, options.top_k, extractor=_WORKER_STATE.get(key),
+                                                  cache=cache, progress=options.progress)
+        _WORKER_STATE[key] = extractor
+        present = prediction.present[~np.isnan(prediction.probabilities[..., 0])]  # tracked animal-frames
+        looked = prediction.looked if prediction.looked.ndim == 1 else prediction.looked.any(axis=1)
+        summary.looked_fraction = float(looked.mean())
+        summary.time_budget = {b: float(present[:, c].mean()) if present.size else 0.0
+                               for c, b in enumerate(prediction.behaviors)}
+        extra_meta = {
+            "inputs": fingerprint,
+            "looked_fraction": summary.looked_fraction,
+            "time_budget": summary.time_budget,
+            "n_bodyparts": rec.n_bodyparts,
+            "missing_fraction": summary.missing_fraction,
+            "video_scale": float(rec.video_scale),
+        }
+        min_bout = max(1, int(round(options.min_bout_s * (rec.fps or 30.0))))
+        outputs = write_annotations(rec, prediction, destfolder=options.destfolder, overwrite=True,
+                                    min_bout_frames=min_bout, extra_metadata=extra_meta)
+        summary.outputs = dict(outputs)
+        summary.annotations_written = True
+        written, summary.extras_written = _write_extras(job, rec, outputs, extras, extra_meta, options,
+                                                        replace_all=True)
+        summary.outputs.update(written)
+        summary.seconds = time.perf_counter() - t0
+        top = sorted(summary.time_budget.items(), key=lambda kv: -kv[1])[:3]
+        logger.info("%s: %d frames, looked at %.0f%%, %.1f s; most time: %s", rec.source.name, rec.n_frames,
+                    100 * summary.looked_fraction, summary.seconds,
+                    ", ".join(f"{b} {100 * v:.0f}%" for b, v in top))
+        return summary
+    except (PoseFormatError, FileNotFoundError, FileExistsError, OSError) as exc:
+        logger.error("%s (skipped)", exc)
+        return RecordingSummary(pose_file=job.pose_file, video=None, n_frames=0, fps=None, individuals=[],
+                                n_bodyparts=0, missing_fraction=float("nan"), video_scale=1.0,
+                                annotations_written=False, outputs={}, error=str(exc),
+                                seconds=time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- many recordings
+
+
+def _run_serial(jobs, model_ref, options: AnalyzeOptions, progress: bool) -> list[RecordingSummary]:
+    bar = None
+    if progress and len(jobs) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="recordings", unit="video")
+    summaries = []
+    try:
+        for job in jobs:
+            summaries.append(analyze_recording(job, model_ref, options))
+            if bar is not None:
+                _advance(bar, summaries)
+    finally:
+        if bar is not None:
+            bar.close()
+    return summaries
+
+
+def _advance(bar, summaries) -> None:
+    frames = sum(s.n_frames for s in summaries if s.annotations_written)
+    looked = sum(int(round(s.n_frames * s.looked_fraction)) for s in summaries if s.annotations_written)
+    bar.set_postfix(frames=frames, looked=looked, refresh=False)
+    bar.update(1)
+
+
+def _dask_client(n_workers: int, scheduler):
+    """``(client, things to close)``: an existing client/scheduler, else a LocalCluster."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError('parallel analysis needs Dask: pip install "dlc_lookagain[dask]"') from exc
+    if scheduler is None:
+        # One thread per worker process: torch inside each worker gets its share of the cores.
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.WARNING)
+        client = Client(cluster)
+        return client, [client, cluster]
+    if isinstance(scheduler, str):
+        client = Client(scheduler)
+        return client, [client]
+    return scheduler, []
+
+
+def _run_dask(jobs, model_ref, options: AnalyzeOptions, n_workers: int, scheduler, progress: bool):
+    from distributed import as_completed
+
+    client, to_close = _dask_client(n_workers, scheduler)
+    if scheduler is None:
+        options = replace(options, torch_threads=max(1, (os.cpu_count() or 1) // n_workers))
+    # Workers show no bars of their own; the overall bar below is the one the user sees.
+    options = replace(options, progress=False)
+    bar = None
+    try:
+        logger.info("analyzing %d recording(s) on %s", len(jobs), client)
+        futures = {client.submit(analyze_recording, job, model_ref, options, pure=False,
+                                 key=f"lookagain-{i}-{job.pose_file.name}"): i for i, job in enumerate(jobs)}
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(jobs), desc="recordings", unit="video")
+        results: dict[int, RecordingSummary] = {}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if bar is not None:
+                _advance(bar, list(results.values()))
+            s = results[futures[future]]
+            if s.annotations_written:
+                logger.info("%s: done (%.1f s, looked at %.0f%%)", s.pose_file.name, s.seconds,
+                            100 * s.looked_fraction)
+        return [results[i] for i in range(len(jobs))]
+    finally:
+        if bar is not None:
+            bar.close()
+        for thing in to_close:
+            thing.close()
 
 
 def analyze(
@@ -135,6 +630,11 @@ def analyze(
     model=None,
     overwrite: bool = False,
     min_bout_s: float = 0.2,
+    figures: bool = True,
+    labeled_video: bool = False,
+    exports=(),
+    n_workers: int = 1,
+    scheduler=None,
     progress: bool = True,
 ) -> list[RecordingSummary]:
     """Label behaviors in every analyzed recording of a pose project and write them beside the poses.
@@ -142,8 +642,9 @@ def analyze(
     Parameters
     ----------
     config_path : str or Path
-        A DeepLabCut ``config.yaml`` (or project folder), a DLC ``.h5``/``.csv``,
-        a SLEAP ``.slp`` or a SLEAP analysis ``.h5``.
+        A DeepLabCut ``config.yaml`` (or project folder), a DLC ``.h5``/``.csv`` (its video is
+        looked for beside it; none found means keypoints only, with a warning), a SLEAP
+        ``.slp`` or a SLEAP analysis ``.h5``.
     videos : list of path, optional
         Only these videos (DLC projects), or the video of a single pose file.
     videotype : str
@@ -157,10 +658,25 @@ def analyze(
     model : path or LookAgainModel, optional
         Model to use; default the newest one trained for this project, else the bundled weights.
     overwrite : bool
-        Recompute recordings whose behavior files exist (default: skip them, so an interrupted
-        run resumes).
+        Recompute every recording, even those whose outputs are up to date. (Outputs made from
+        other inputs are recomputed anyway; the earlier files are then moved to
+        ``<project>/lookagain/replaced/``.)
     min_bout_s : float
         Bouts shorter than this are left out of the bout table.
+    figures : bool
+        Write ``<stem>_ethogram.png`` and ``<stem>_time_budget.png`` per recording.
+    labeled_video : bool
+        Also write ``<stem>_labeled.mp4``: the video with keypoints and behaviors drawn.
+    exports : sequence of {"boris", "nwb"}
+        Extra formats: a BORIS aggregated-events table (``<stem>_behaviors_boris.tsv``) and an
+        NWB file with the poses (ndx-pose) and behavior intervals (``<stem>_behaviors.nwb``,
+        needs ``pip install "dlc_lookagain[nwb]"``).
+    n_workers : int
+        Recordings analyzed in parallel on a local Dask cluster (needs ``dlc_lookagain[dask]``);
+        1 runs them one after the other in this process.
+    scheduler : str or distributed.Client, optional
+        An existing Dask cluster to run on (``"tcp://host:8786"`` or a client, e.g. of a
+        dask-jobqueue ``SLURMCluster``; see docs/cluster.md). Overrides ``n_workers``.
     progress : bool
         Show progress bars.
 
@@ -168,82 +684,61 @@ def analyze(
     -------
     list of RecordingSummary
         One per recording: frames, fraction looked at, time budget per behavior (fraction of
-        animal-frames), output paths, or why it was skipped.
-    """
-    from dlc_lookagain.io.annotations import BehaviorPrediction, write_annotations
-    from dlc_lookagain.model.inference import choose_frames, fused_pass, motion_pass
-    from dlc_lookagain.model.look import attach_visual, look
-    from dlc_lookagain.model.pose_tokens import tokenize
-    from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
-    from dlc_lookagain.model.windows import Sequence
+        animal-frames), output paths, why it was skipped or the error that stopped it.
 
+    Raises
+    ------
+    PoseFormatError
+        The project cannot be read, or no recording could be analyzed (the first error).
+    """
     if not 0.0 <= float(top_k) <= 1.0:
         raise ValueError(f"top_k must be a fraction within [0, 1], got {top_k}")
-    records = read_inputs(
+    exports = tuple(exports or ())
+    unknown = [e for e in exports if e not in EXPORTS]
+    if unknown:
+        raise ValueError(f"unknown export(s) {unknown}; choose from {list(EXPORTS)}")
+    if int(n_workers) < 1:
+        raise ValueError(f"n_workers must be at least 1, got {n_workers}")
+    jobs = plan_recordings(
         config_path, videos, videotype=videotype, destfolder=destfolder,
         shuffle=shuffle, filtered=filtered, track_method=track_method,
     )
-    net, _ = resolve_model(config_path, model)
+    net, manifest = resolve_model(config_path, model)
     if net.head is None:
         raise ValueError("the model has no behavior classes; train it with dlc_lookagain.train first")
-    behaviors = list(net.config.behaviors)
-    folder = _project_model_dir(config_path).parent
-    extractor = None
-    cache = FeatureCache(folder / "vision-cache")
-    summaries = []
-    iterator = records
-    if progress and len(records) > 1:
-        from tqdm.auto import tqdm
+    from dlc_lookagain.model.lookagain import LookAgainModel
+    from dlc_lookagain.project_training import project_folder
 
-        iterator = tqdm(records, desc="recordings", unit="video")
-    for rec in iterator:
-        summary = RecordingSummary.from_record(rec)
-        summaries.append(summary)
-        paths, existing, complete = _outputs_exist(rec, destfolder)
-        replace = overwrite
-        if complete and not overwrite:
-            summary.skipped = "behavior files exist (overwrite=True recomputes)"
-            summary.outputs = paths
-            logger.info("%s: already analyzed (%s); skipped", rec.source.name, existing[0].name)
-            continue
-        if existing and not complete:
-            # Our own files from an interrupted run: complete the set.
-            logger.info("%s: completing the outputs of an interrupted run", rec.source.name)
-            replace = True
-        t0 = time.perf_counter()
-        seq = Sequence(rec.source.name, tokenize(rec), float(rec.fps or 30.0))
-        mp = motion_pass(net, [seq], progress=progress and seq.n_frames > 20000)[0]
-        looked = np.zeros(0, np.int64)
-        if rec.video_path is not None and top_k > 0:
-            looked = choose_frames(net, seq, mp, top_k)
-            if extractor is None:
-                extractor = FrameFeatureExtractor(net.config.vision_encoder, crop_scale=net.config.crop_scale)
-            attach_visual(seq, look(rec, seq.pose, looked, extractor, cache, progress=progress))
-        elif rec.video_path is None:
-            logger.warning("%s: no video; behaviors from keypoints only", rec.source.name)
-        probs, _ = fused_pass(net, [seq], [looked])
-        frac = looked.size / max(1, seq.n_frames)
-        mask = np.zeros(seq.n_frames, bool)
-        mask[looked] = True
-        p = probs[0].astype(np.float32)
-        p[~seq.pose.visible] = np.nan  # an animal that is not there does nothing
-        prediction = BehaviorPrediction(behaviors=behaviors, probabilities=p,
-                                        thresholds=net.thresholds_at(frac).numpy(), looked=mask)
-        min_bout = max(1, int(round(min_bout_s * (rec.fps or 30.0))))
-        summary.outputs = write_annotations(rec, prediction, destfolder=destfolder, overwrite=replace,
-                                            min_bout_frames=min_bout)
-        summary.annotations_written = True
-        summary.looked_fraction = frac
-        present = prediction.present[seq.pose.visible]
-        summary.time_budget = {b: float(present[:, c].mean()) if present.size else 0.0
-                               for c, b in enumerate(behaviors)}
-        top = sorted(summary.time_budget.items(), key=lambda kv: -kv[1])[:3]
-        logger.info("%s: %d frames, looked at %.0f%%, %.1f s; most time: %s", rec.source.name, seq.n_frames,
-                    100 * frac, time.perf_counter() - t0, ", ".join(f"{b} {100 * v:.0f}%" for b, v in top))
+    model_ref = manifest["path"] if manifest.get("path") and not isinstance(model, LookAgainModel) else net
+    _WORKER_MODELS.clear()
+    if isinstance(model_ref, str):
+        _WORKER_MODELS[(model_ref, os.stat(model_ref).st_mtime_ns)] = net
+    options = AnalyzeOptions(
+        top_k=float(top_k), destfolder=Path(destfolder) if destfolder is not None else None,
+        overwrite=overwrite, min_bout_s=float(min_bout_s), figures=figures, labeled_video=labeled_video,
+        exports=exports, progress=progress, project_folder=project_folder(config_path),
+        fingerprint={"model_sha256": model_sha256(net, manifest), "top_k": float(top_k),
+                     "min_bout_s": float(min_bout_s)},
+    )
+    if scheduler is not None or n_workers > 1:
+        summaries = _run_dask(jobs, model_ref, options, int(n_workers), scheduler, progress)
+    else:
+        summaries = _run_serial(jobs, model_ref, options, progress)
+
+    failed = [s for s in summaries if s.error]
     done = sum(s.annotations_written for s in summaries)
     skipped = sum(bool(s.skipped) for s in summaries)
-    if done == 0 and skipped:
-        logger.info("nothing to do: all %d recording(s) already analyzed", skipped)
+    if failed and len(failed) == len(summaries):
+        first = failed[0]
+        prefix = f"{first.pose_file}: "
+        raise PoseFormatError(first.pose_file, first.error[len(prefix):] if first.error.startswith(prefix)
+                              else first.error)
+    extras = sum(len(s.extras_written) for s in summaries if s.skipped)
+    if done == 0 and skipped == len(summaries) and not extras:
+        logger.info("nothing to do: all %d recording(s) are up to date (overwrite=True recomputes)", skipped)
+    elif done == 0 and skipped == len(summaries):
+        logger.info("behavior files of all %d recording(s) up to date; wrote %d missing figure/export file(s)",
+                    skipped, extras)
     else:
-        logger.info("%d recording(s) analyzed, %d skipped", done, skipped)
+        logger.info("%d recording(s) analyzed, %d up to date, %d failed", done, skipped, len(failed))
     return summaries

@@ -98,10 +98,14 @@ def find_label_file(rec: PoseRecord, labels=None) -> Path | None:
         if rec.video_path is not None:
             folders.append(Path(rec.video_path).parent)
         folders.append(Path(rec.source).parent)
+    from dlc_lookagain.io.annotations import output_paths_for
+
+    # Our own bout table is never a label file (a SLEAP file named like its video would match).
+    ours = {p.resolve() for p in output_paths_for(rec.source).values()}
     for folder in folders:
         for suffix in LABEL_SUFFIXES:
             candidate = folder / f"{stem}{suffix}"
-            if candidate.is_file():
+            if candidate.is_file() and candidate.resolve() not in ours:
                 return candidate
     return None
 

@@ -19,6 +19,17 @@ def test_help_speaks_plainly(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "analyze" in out and "inspect" in out and "DeepLabCut" in out
+    for command in ("analyze", "inspect", "pretrain", "train", "evaluate", "export"):
+        assert command in out
+
+
+@pytest.mark.parametrize("command", ["analyze", "export", "inspect", "pretrain", "train", "evaluate"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "config.yaml" in out and len(out) > 300
 
 
 def test_usage_error_exits_2(capsys):
@@ -51,9 +62,9 @@ def test_analyze_writes_behavior_files_into_a_copy_and_resumes(shared, tmp_path,
     assert len(written) == 1 and (written[0].parent / written[0].name.replace("_behaviors.csv", "_bouts.csv")).exists()
     # A second run has nothing to do and says so.
     with caplog.at_level(logging.INFO):
-        assert main(["analyze", config, "--unfiltered"]) == EXIT_OK
-    assert "already analyzed" in caplog.text
-    assert "skipped" in capsys.readouterr().out
+        assert main(["analyze", config, "--unfiltered", "--top-k", "0.5"]) == EXIT_OK
+    assert "nothing to do" in caplog.text
+    assert "up to date" in capsys.readouterr().out
 
 
 def test_analyze_rejects_a_bad_budget(tmp_path, capsys):
@@ -74,3 +85,43 @@ def test_bad_input_exit_code_and_message(tmp_path, caplog):
 def test_console_script_runs():
     proc = subprocess.run([sys.executable, "-m", "dlc_lookagain.cli", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and "dlc-lookagain" in proc.stdout
+
+
+def test_train_pretrain_evaluate_pass_their_options(monkeypatch, tmp_path, capsys):
+    """The commands call the API with what the user typed (the training itself is tested elsewhere)."""
+    from dlc_lookagain import evaluation, project_training
+
+    seen = {}
+
+    def fake_train(path, labels=None, **kw):
+        seen["train"] = (path, labels, kw)
+        return tmp_path / "behavior.pt"
+
+    def fake_pretrain(path, **kw):
+        seen["pretrain"] = (path, kw)
+        return tmp_path / "pretrained.pt"
+
+    monkeypatch.setattr(project_training, "train", fake_train)
+    monkeypatch.setattr(project_training, "pretrain", fake_pretrain)
+    assert main(["-q", "train", "cfg.yaml", "--labels", "lab", "--behaviors", "groom", "rear", "--steps", "7",
+                 "--seed", "3", "--name", "mine"]) == EXIT_OK
+    path, labels, kw = seen["train"]
+    assert (path, labels) == ("cfg.yaml", "lab")
+    assert kw["behaviors"] == ["groom", "rear"] and kw["steps"] == 7 and kw["seed"] == 3 and kw["name"] == "mine"
+    assert kw["progress"] is False
+    assert main(["pretrain", "cfg.yaml", "--steps", "5"]) == EXIT_OK
+    assert seen["pretrain"][1]["steps"] == 5
+    assert "model saved" in capsys.readouterr().out
+
+    def missing_labels(*a, **k):
+        raise FileNotFoundError("cfg.yaml: no label files found")
+
+    monkeypatch.setattr(evaluation, "evaluate", missing_labels)
+    assert main(["-q", "evaluate", "cfg.yaml"]) == EXIT_BAD_INPUT
+
+
+def test_steps_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "cfg.yaml", "--steps", "0"])
+    assert exit_info.value.code == 2
+    assert "1 or more" in capsys.readouterr().err

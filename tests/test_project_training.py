@@ -78,6 +78,22 @@ def test_find_label_file(project, tmp_path):
     assert find_label_file(recs[0], tmp_path) is None  # empty folder
 
 
+def test_our_own_bout_table_is_never_taken_for_labels(tmp_path):
+    """A SLEAP file named like its video: its ``<stem>_bouts.csv`` output matches the label suffix."""
+    from dlc_lookagain.io import load_pose
+
+    shutil.copy(SAMPLE / "videos" / "sample_000.mp4", tmp_path / "session1.mp4")
+    slp = tmp_path / "session1.slp"
+    shutil.copy(SAMPLE / "videos" / "sample_000.mp4.predictions.slp", slp)
+    rec = load_pose(slp, video=tmp_path / "session1.mp4")
+    ours = tmp_path / "session1_bouts.csv"
+    shutil.copy(SAMPLE / "videos" / "sample_000_label_bouts.csv", ours)
+    assert find_label_file(rec) is None
+    labels = tmp_path / "session1_labels.csv"
+    shutil.copy(SAMPLE / "videos" / "sample_000_labels.csv", labels)
+    assert find_label_file(rec) == labels
+
+
 def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project):
     before = _digest(project)
     out = train(project / "config.yaml", steps=15, gate_steps=10, finetune_steps=5, progress=False)

@@ -440,10 +440,11 @@ def _write_csv(df: pd.DataFrame, path: Path, time_columns: tuple[str, ...]) -> N
     )
 
 
-def _metadata(record: PoseRecord, prediction: BehaviorPrediction, min_bout_frames: int) -> dict:
+def _metadata(record: PoseRecord, prediction: BehaviorPrediction, min_bout_frames: int,
+              extra: dict | None = None) -> dict:
     from dlc_lookagain import __version__
 
-    return {
+    return {**(extra or {}),
         "behaviors": list(prediction.behaviors),
         "probability_columns": [probability_column(b) for b in prediction.behaviors],
         "thresholds": [float(t) for t in prediction.thresholds],
@@ -456,6 +457,34 @@ def _metadata(record: PoseRecord, prediction: BehaviorPrediction, min_bout_frame
         "min_bout_frames": int(min_bout_frames),
         "version": __version__,
     }
+
+
+def read_output_metadata(path) -> dict:
+    """The writer's metadata of a ``_behaviors.h5`` (behaviors, thresholds, fps, source, inputs ...).
+
+    Returns an empty dict when the file has no metadata (not written by us, or by an old
+    version); raises :class:`PoseFormatError` when it is not a readable HDF5 file.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            node = f.get("metadata")
+            raw = None if node is None else node.attrs.get(H5_META_ATTR)
+    except OSError as exc:
+        raise PoseFormatError(path, f"cannot read HDF5 file: {exc}") from exc
+    if raw is None:
+        return {}
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    if not isinstance(raw, str):
+        # PyTables pickles non-string attributes; ours is always a JSON string.
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {}
 
 
 def _write_h5(path: Path, behaviors: pd.DataFrame, bouts: pd.DataFrame, meta: dict) -> None:
@@ -499,16 +528,44 @@ def output_paths(record: PoseRecord, destfolder=None, *, write_slp: bool = True)
         Keys ``behaviors_csv``, ``behaviors_h5``, ``bouts_csv`` and, for a ``.slp``
         source with ``write_slp``, ``slp``.
     """
-    folder = Path(destfolder) if destfolder is not None else record.source.parent
-    stem = record.source.stem
+    return output_paths_for(record.source, destfolder, write_slp=write_slp and _is_slp(record))
+
+
+def output_paths_for(source, destfolder=None, *, write_slp: bool | None = None) -> dict[str, Path]:
+    """:func:`output_paths` from the pose file's path alone (before the poses are read).
+
+    ``write_slp=None`` includes the ``.behaviors.slp`` copy when ``source`` is a ``.slp``.
+    """
+    source = Path(source)
+    folder = Path(destfolder) if destfolder is not None else source.parent
+    stem = source.stem
     paths = {
         "behaviors_csv": folder / f"{stem}_behaviors.csv",
         "behaviors_h5": folder / f"{stem}_behaviors.h5",
         "bouts_csv": folder / f"{stem}_bouts.csv",
     }
-    if write_slp and _is_slp(record):
+    if write_slp is None:
+        write_slp = source.suffix.lower() == ".slp"
+    if write_slp:
         paths["slp"] = folder / f"{stem}.behaviors.slp"
     return paths
+
+
+#: Optional outputs written by ``analyze`` beside the behavior files: key -> file-name suffix.
+EXTRA_OUTPUTS = {
+    "ethogram": "_ethogram.png",
+    "time_budget": "_time_budget.png",
+    "boris": "_behaviors_boris.tsv",
+    "nwb": "_behaviors.nwb",
+    "labeled_video": "_labeled.mp4",
+}
+
+
+def extra_output_paths(source, destfolder=None) -> dict[str, Path]:
+    """Where figures, exports and the labeled video of a pose file go (see :data:`EXTRA_OUTPUTS`)."""
+    source = Path(source)
+    folder = Path(destfolder) if destfolder is not None else source.parent
+    return {key: folder / f"{source.stem}{suffix}" for key, suffix in EXTRA_OUTPUTS.items()}
 
 
 def _match_video(labels, record: PoseRecord, sio):
@@ -655,6 +712,7 @@ def write_annotations(
     overwrite: bool = False,
     min_bout_frames: int = 1,
     write_slp: bool = True,
+    extra_metadata: dict | None = None,
 ) -> dict[str, Path]:
     """Write behavior predictions beside the pose file (or into ``destfolder``).
 
@@ -676,6 +734,9 @@ def write_annotations(
         For a SLEAP ``.slp`` source, also write ``<name>.behaviors.slp``: a copy of
         the user's labels with one ``PredictedEvent`` per bout. The user's file is
         never written.
+    extra_metadata : dict or None
+        JSON-serialisable entries added to the .h5 metadata (``analyze`` records the
+        fingerprint of its inputs there, to tell up-to-date outputs from stale ones).
 
     Returns
     -------
@@ -716,7 +777,7 @@ def write_annotations(
     # so bad input fails without leaving anything behind.
     table = behaviors_table(record, prediction)
     bouts = bouts_table(record, prediction, min_bout_frames)
-    meta = _metadata(record, prediction, min_bout_frames)
+    meta = _metadata(record, prediction, min_bout_frames, extra_metadata)
     labels = _labels_with_events(record, prediction, bouts, paths["slp"].parent) if "slp" in paths else None
 
     with contextlib.ExitStack() as stack:
@@ -987,7 +1048,10 @@ def prediction_from_table(
     written = np.empty((n_frames, n_ind), dtype=object)
     written[frame, ind] = df["label"].astype(str).to_numpy(dtype=object)
     n_diff = int((written != pred.labels()).sum())
-    if n_diff:
+    if n_diff and bouts is not None:
+        # Expected: the bouts table leaves out bouts shorter than the writer's min_bout_frames.
+        logger.debug("%s: %d row(s) lie in bouts shorter than the bouts table's minimum", where, n_diff)
+    elif n_diff:
         logger.warning(
             "%s: %d row(s) have a label that disagrees with the rebuilt present flags; pass the bouts "
             "table (bouts=) or the writer's thresholds for exact flags", where, n_diff,

@@ -134,6 +134,7 @@ def load_project(
     track_method: str | None = None,
     tolerance: int = 1,
     on_error: str = "raise",
+    progress: bool = True,
 ) -> list[PoseRecord]:
     """Read the pose of every analyzed video of a DeepLabCut project.
 
@@ -157,6 +158,8 @@ def load_project(
         What to do with a recording whose pose or video cannot be used: raise, or
         log the error and go on with the others (a night's batch should not stop on
         one bad file; if none can be read, the first error is raised anyway).
+    progress : bool
+        Show a progress bar while reading (when there are several videos).
 
     Returns
     -------
@@ -183,7 +186,7 @@ def load_project(
         )
     todo = [p for p in pairs if p.pose_file is not None]
     records, errors = [], []
-    for pair in tqdm(todo, desc="reading poses", unit="video", disable=len(todo) < 2):
+    for pair in tqdm(todo, desc="reading poses", unit="video", disable=not progress or len(todo) < 2):
         try:
             records.append(load_analyzed_video(pair, project, tolerance=tolerance))
         except PoseFormatError as exc:

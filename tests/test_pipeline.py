@@ -1,0 +1,204 @@
+"""analyze as a batch job: up-to-date outputs skipped, stale ones recomputed (old files kept),
+interrupted runs resumed, one bad recording not stopping the others, Dask = serial."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dlc_lookagain
+from dlc_lookagain.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.io.annotations import read_output_metadata
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_project"
+STEM = "DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el"
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    dest = tmp_path / "project"
+    shutil.copytree(SAMPLE, dest)
+    return dest
+
+
+def _behaviors(project: Path) -> list[Path]:
+    return sorted(project.glob("videos/*_behaviors.csv"))
+
+
+def _snapshot(project: Path) -> dict:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in project.glob("videos/*")}
+
+
+def test_rerun_with_nothing_changed_does_nothing_and_says_so(project, caplog, torch_one_thread):
+    config = project / "config.yaml"
+    first = dlc_lookagain.analyze(config, top_k=0.1, figures=False, progress=False)
+    assert [s.annotations_written for s in first] == [True, True]
+    meta = read_output_metadata(first[0].outputs["behaviors_h5"])
+    assert set(meta["inputs"]) == {"pose_sha256", "model_sha256", "top_k", "min_bout_s"}
+    assert meta["inputs"]["top_k"] == 0.1
+    before = _snapshot(project)
+    with caplog.at_level(logging.INFO, logger="dlc_lookagain"):
+        again = dlc_lookagain.analyze(config, top_k=0.1, figures=False, progress=False)
+    assert "nothing to do" in caplog.text
+    assert [s.skipped for s in again] == ["up to date", "up to date"]
+    assert not any(s.annotations_written for s in again)
+    # The summary of a skipped recording still says what is in its files.
+    assert again[0].n_frames == 600 and again[0].individuals == first[0].individuals
+    assert again[0].time_budget == pytest.approx(first[0].time_budget)
+    assert again[0].looked_fraction == pytest.approx(first[0].looked_fraction)
+    assert _snapshot(project) == before
+
+
+def test_changed_inputs_are_recomputed_and_earlier_outputs_kept(project, caplog, torch_one_thread):
+    config = project / "config.yaml"
+    dlc_lookagain.analyze(config, top_k=0.1, figures=False, progress=False)
+    old = {p.name: p.read_bytes() for p in _behaviors(project)}
+    with caplog.at_level(logging.INFO, logger="dlc_lookagain"):
+        again = dlc_lookagain.analyze(config, top_k=0.0, figures=False, progress=False)
+    assert all(s.annotations_written for s in again)
+    assert "inputs changed (top_k)" in caplog.text
+    kept = list((project / "lookagain" / "replaced").rglob("*_behaviors.csv"))
+    assert {p.name: p.read_bytes() for p in kept} == old
+    df = pd.read_csv(_behaviors(project)[0])
+    assert df["looked"].sum() == 0  # recomputed at top_k=0
+
+    # A changed pose file is noticed too (here: one keypoint moved in sample_001's tracks).
+    pose = project / "videos" / f"sample_001{STEM}.h5"
+    tracks = pd.read_hdf(pose)
+    tracks.iloc[10, 0] += 5.0
+    tracks.to_hdf(pose, key="tracks", mode="w")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="dlc_lookagain"):
+        third = dlc_lookagain.analyze(config, top_k=0.0, figures=False, progress=False)
+    assert [s.annotations_written for s in third] == [False, True]
+    assert "inputs changed (pose file)" in caplog.text
+
+
+def test_interrupted_run_continues_where_it_stopped(project, monkeypatch, torch_one_thread):
+    """The first video finished, then the run died: the next run only does the second one."""
+    config = project / "config.yaml"
+    from dlc_lookagain import pipeline
+
+    real = pipeline.predict_recording
+    calls = []
+
+    def dies_on_second(rec, *args, **kwargs):
+        calls.append(rec.source.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(rec, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "predict_recording", dies_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        dlc_lookagain.analyze(config, top_k=0.0, figures=False, progress=False)
+    assert len(_behaviors(project)) == 1
+    assert not list(project.glob("videos/*.tmp*"))  # nothing half-written
+    monkeypatch.setattr(pipeline, "predict_recording", real)
+    summaries = dlc_lookagain.analyze(config, top_k=0.0, figures=False, progress=False)
+    assert [bool(s.skipped) for s in summaries] == [True, False]
+    assert len(_behaviors(project)) == 2
+
+
+def test_a_bad_recording_does_not_stop_the_others(project, caplog, capsys):
+    pose = project / "videos" / f"sample_000{STEM}.h5"
+    pose.write_bytes(b"not an HDF5 file")
+    config = str(project / "config.yaml")
+    with caplog.at_level(logging.ERROR):
+        code = main(["-q", "analyze", config, "--top-k", "0", "--no-figures"])
+    assert code == EXIT_BAD_INPUT  # a script notices that something failed
+    assert f"sample_000{STEM}.h5" in caplog.text
+    out = capsys.readouterr().out
+    assert "FAILED" in out
+    assert [p.name for p in _behaviors(project)] == [f"sample_001{STEM}_behaviors.csv"]
+    # When every recording fails, analyze raises the first error (naming the file).
+    other = project / "videos" / f"sample_001{STEM}.h5"
+    other.write_bytes(b"broken too")
+    for p in _behaviors(project):
+        p.unlink()
+    with pytest.raises(PoseFormatError, match="sample_00"):
+        dlc_lookagain.analyze(config, top_k=0, figures=False, progress=False, overwrite=True)
+
+
+def test_overwrite_recomputes_without_keeping_copies(project, torch_one_thread):
+    config = project / "config.yaml"
+    dlc_lookagain.analyze(config, top_k=0.0, figures=False, progress=False)
+    again = dlc_lookagain.analyze(config, top_k=0.0, figures=False, progress=False, overwrite=True)
+    assert all(s.annotations_written for s in again)
+    assert not (project / "lookagain" / "replaced").exists()
+
+
+def test_unknown_export_and_bad_workers_are_refused(project):
+    with pytest.raises(ValueError, match="unknown export"):
+        dlc_lookagain.analyze(project / "config.yaml", exports=["excel"])
+    with pytest.raises(ValueError, match="n_workers"):
+        dlc_lookagain.analyze(project / "config.yaml", n_workers=0)
+
+
+def _four_video_project(project: Path) -> Path:
+    """The sample project with two more videos (copies under new names: 4 recordings)."""
+    videos = project / "videos"
+    for src, dst in (("sample_000", "sample_002"), ("sample_001", "sample_003")):
+        shutil.copy(videos / f"{src}.mp4", videos / f"{dst}.mp4")
+        shutil.copy(videos / f"{src}{STEM}.h5", videos / f"{dst}{STEM}.h5")
+    return videos
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_serial_outputs(project, tmp_path):
+    pytest.importorskip("distributed")
+    videos = _four_video_project(project)
+    serial_project = tmp_path / "serial"
+    shutil.copytree(project, serial_project)
+    config = project / "config.yaml"
+    kwargs = dict(top_k=0.1, figures=False, progress=False)
+    serial = dlc_lookagain.analyze(serial_project / "config.yaml", videos=[serial_project / "videos"], **kwargs)
+    parallel = dlc_lookagain.analyze(config, videos=[videos], n_workers=2, **kwargs)
+    assert len(parallel) == 4 and all(s.annotations_written for s in parallel)
+    assert [s.pose_file.name for s in parallel] == [s.pose_file.name for s in serial]
+    for s, p in zip(serial, parallel):
+        for key in ("behaviors_csv", "bouts_csv"):
+            a, b = pd.read_csv(s.outputs[key]), pd.read_csv(p.outputs[key])
+            pd.testing.assert_frame_equal(a, b, check_exact=False, atol=2e-4)
+        # Decisions identical; probabilities equal to float noise (different torch thread counts).
+        assert s.time_budget == pytest.approx(p.time_budget, abs=1e-3)
+    # Copies of the same recording under another name get the same behaviors.
+    a = pd.read_csv(parallel[0].outputs["behaviors_csv"])
+    b = pd.read_csv(parallel[2].outputs["behaviors_csv"])
+    assert np.array_equal(a["label"], b["label"])
+
+
+def test_figures_exports_and_labeled_video_beside_the_poses(project, caplog, torch_one_thread):
+    pytest.importorskip("pynwb")
+    config = project / "config.yaml"
+    out = dlc_lookagain.analyze(config, videos=[project / "videos" / "sample_000.mp4"], top_k=0.1,
+                                exports=["boris", "nwb"], labeled_video=True, progress=False)
+    (s,) = out
+    stem = f"sample_000{STEM}"
+    expected = {"ethogram": f"{stem}_ethogram.png", "time_budget": f"{stem}_time_budget.png",
+                "boris": f"{stem}_behaviors_boris.tsv", "nwb": f"{stem}_behaviors.nwb",
+                "labeled_video": f"{stem}_labeled.mp4"}
+    for key, name in expected.items():
+        assert s.outputs[key].name == name and s.outputs[key].stat().st_size > 0, key
+    assert sorted(s.extras_written) == sorted(expected)
+    # The BORIS table holds the bouts file's bouts.
+    from dlc_lookagain.io.labels import read_labels
+
+    lab = read_labels(s.outputs["boris"], n_frames=600, fps=30.0)
+    bouts = pd.read_csv(s.outputs["bouts_csv"])
+    assert int(lab.present.sum()) == int(bouts["n_frames"].sum())
+    # A deleted figure is redrawn from the files, without recomputing the behaviors.
+    h5_mtime = s.outputs["behaviors_h5"].stat().st_mtime_ns
+    s.outputs["ethogram"].unlink()
+    with caplog.at_level(logging.INFO, logger="dlc_lookagain"):
+        (again,) = dlc_lookagain.analyze(config, videos=[project / "videos" / "sample_000.mp4"], top_k=0.1,
+                                         exports=["boris", "nwb"], labeled_video=True, progress=False)
+    assert again.skipped == "up to date" and again.extras_written == ["ethogram"]
+    assert again.outputs["ethogram"].exists()
+    assert s.outputs["behaviors_h5"].stat().st_mtime_ns == h5_mtime
+    assert "up to date; wrote" in caplog.text
