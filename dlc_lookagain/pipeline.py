@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dlc_lookagain.errors import PoseFormatError
-from dlc_lookagain.io.main import load_pose, load_project
+from dlc_lookagain.io.main import load_pose
 from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def plan_recordings(
     FileNotFoundError
         A single pose file that does not exist.
     """
-    from dlc_lookagain.io.project import find_analyzed_videos, read_dlc_config
+    from dlc_lookagain.io.main import find_project_recordings
 
     path = Path(path).expanduser()
     if not _is_project(path):
@@ -173,56 +173,35 @@ def plan_recordings(
             raise FileNotFoundError(f"{path}: no such pose file")
         video = videos[0] if isinstance(videos, (list, tuple)) and videos else videos
         return [RecordingJob(path, video=video)]
-    project = read_dlc_config(path)
-    pairs = find_analyzed_videos(
-        project, videos, videotype=videotype, destfolder=destfolder,
+    project, pairs = find_project_recordings(
+        path, videos, videotype=videotype, destfolder=destfolder,
         shuffle=shuffle, filtered=filtered, track_method=track_method,
     )
-    not_analyzed = [p.name for p in pairs if p.pose_file is None]
-    if not_analyzed:
-        logger.warning(
-            "%s: %d video(s) have no DeepLabCut output yet (run deeplabcut.analyze_videos first): %s",
-            project.config_path, len(not_analyzed), ", ".join(not_analyzed),
-        )
-    jobs = [RecordingJob(Path(p.pose_file), pair=p, project=project) for p in pairs if p.pose_file is not None]
-    if not jobs:
-        where = destfolder or "beside the videos"
-        raise PoseFormatError(
-            project.config_path,
-            f"no analyzed videos found ({len(pairs)} video(s) checked, outputs looked for {where}); "
-            "run deeplabcut.analyze_videos first or pass destfolder=",
-        )
+    jobs = [RecordingJob(Path(p.pose_file), pair=p, project=project) for p in pairs]
     return jobs
 
 
-def read_inputs(
-    path: str | Path,
-    videos=None,
-    *,
-    videotype: str = "",
-    destfolder: str | Path | None = None,
-    shuffle: int | None = None,
-    filtered: bool | None = None,
-    track_method: str | None = None,
-    progress: bool = True,
-) -> list[PoseRecord]:
+def read_inputs(path: str | Path, videos=None, *, progress: bool = True, **where) -> list[PoseRecord]:
     """Read every recording ``analyze`` would process.
 
-    ``path`` is a DeepLabCut ``config.yaml`` (or project folder), a single DLC
-    ``.h5``/``.csv``, a SLEAP ``.slp`` or a SLEAP analysis ``.h5``. Recordings
-    whose pose or video cannot be used are reported in the log and skipped, so one
-    bad file does not stop a night's batch; if none can be read, the first error is
-    raised.
+    ``path`` and ``where`` (``videotype``, ``destfolder``, ``shuffle``, ``filtered``,
+    ``track_method``) as in :func:`plan_recordings`. Recordings whose pose or video cannot be
+    used are reported in the log and skipped, so one bad file does not stop a night's batch;
+    if none can be read, the first error is raised.
     """
-    path = Path(path).expanduser()
-    if _is_project(path):
-        return load_project(
-            path, videos, videotype=videotype, destfolder=destfolder,
-            shuffle=shuffle, filtered=filtered, track_method=track_method, on_error="skip",
-            progress=progress,
-        )
-    video = videos[0] if isinstance(videos, (list, tuple)) and videos else videos
-    return [load_pose(path, video=video)]
+    from tqdm.auto import tqdm
+
+    jobs = plan_recordings(path, videos, **where)
+    records, errors = [], []
+    for job in tqdm(jobs, desc="reading poses", unit="video", disable=not progress or len(jobs) < 2):
+        try:
+            records.append(job.load())
+        except PoseFormatError as exc:
+            logger.error("%s (skipped)", exc)
+            errors.append(exc)
+    if not records:
+        raise errors[0]
+    return records
 
 
 def _project_model_dir(path: Path) -> Path:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.io.annotations import EXTRA_OUTPUTS
 from dlc_lookagain.io.paths import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ BORIS_AGGREGATED_COLUMNS = (
 )
 
 #: File-name suffix of the export, after the pose file's stem.
-BORIS_SUFFIX = "_behaviors_boris.tsv"
+BORIS_SUFFIX = EXTRA_OUTPUTS["boris"]
 
 _NA = "NA"  # what BORIS writes for a missing value
 _TIME_DECIMALS = 6

@@ -173,6 +173,39 @@ def load_project(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    project, todo = find_project_recordings(
+        config_path, videos, videotype=videotype, destfolder=destfolder,
+        shuffle=shuffle, filtered=filtered, track_method=track_method,
+    )
+    records, errors = [], []
+    for pair in tqdm(todo, desc="reading poses", unit="video", disable=not progress or len(todo) < 2):
+        try:
+            records.append(load_analyzed_video(pair, project, tolerance=tolerance))
+        except PoseFormatError as exc:
+            if on_error == "raise":
+                raise
+            logger.error("%s (skipped)", exc)
+            errors.append(exc)
+    if not records:
+        raise errors[0]
+    return records
+
+
+def find_project_recordings(
+    config_path: str | Path,
+    videos: list[str | Path] | None = None,
+    *,
+    videotype: str = "",
+    destfolder: str | Path | None = None,
+    shuffle: int | None = None,
+    filtered: bool | None = None,
+    track_method: str | None = None,
+) -> tuple[DLCProject, list[AnalyzedVideo]]:
+    """The project and its analyzed videos (each with its chosen pose file), nothing read yet.
+
+    Videos without a DLC output are logged; no analyzed video at all is a
+    :class:`PoseFormatError`. Arguments as in :func:`load_project`.
+    """
     project = read_dlc_config(config_path)
     pairs = find_analyzed_videos(
         project, videos, videotype=videotype, destfolder=destfolder,
@@ -185,25 +218,14 @@ def load_project(
             project.config_path, len(not_analyzed), ", ".join(not_analyzed),
         )
     todo = [p for p in pairs if p.pose_file is not None]
-    records, errors = [], []
-    for pair in tqdm(todo, desc="reading poses", unit="video", disable=not progress or len(todo) < 2):
-        try:
-            records.append(load_analyzed_video(pair, project, tolerance=tolerance))
-        except PoseFormatError as exc:
-            if on_error == "raise":
-                raise
-            logger.error("%s (skipped)", exc)
-            errors.append(exc)
-    if not records:
-        if errors:
-            raise errors[0]
+    if not todo:
         where = destfolder or "beside the videos"
         raise PoseFormatError(
             project.config_path,
             f"no analyzed videos found ({len(pairs)} video(s) checked, outputs looked for {where}); "
             "run deeplabcut.analyze_videos first or pass destfolder=",
         )
-    return records
+    return project, todo
 
 
 def load_analyzed_video(pair: AnalyzedVideo, project: DLCProject, *, tolerance: int = 1) -> PoseRecord:

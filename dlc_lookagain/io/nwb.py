@@ -33,13 +33,14 @@ import numpy as np
 import pandas as pd
 
 from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.io.annotations import EXTRA_OUTPUTS
 from dlc_lookagain.io.paths import atomic_path
 from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
 
 #: File-name suffix of the export, after the pose file's stem.
-NWB_SUFFIX = "_behaviors.nwb"
+NWB_SUFFIX = EXTRA_OUTPUTS["nwb"]
 PROCESSING_MODULE = "behavior"
 BOUTS_TABLE = "behavior_bouts"
 PROBABILITIES_CONTAINER = "behavior_probabilities"
