@@ -232,13 +232,17 @@ def _run(args) -> int:
             to = set(args.to)
             outputs = dict(figures="figures" in to, labeled_video="video" in to,
                            exports=[e for e in ("boris", "nwb") if e in to])
-            if Path(args.path).name.lower().endswith(".analysis.h5"):
-                from dlc_lookagain.sleap_hook import check_analysis_h5
+        common = dict(top_k=args.top_k, model=args.model, overwrite=args.overwrite, min_bout_s=args.min_bout,
+                      n_workers=args.n_workers, scheduler=args.scheduler, progress=progress, **outputs)
+        inputs = _input_kwargs(args)
+        if args.command == "export" and Path(args.path).name.lower().endswith(".analysis.h5"):
+            # The post-export step for SLEAP analysis files: checks it is one, with a clear message.
+            from dlc_lookagain.sleap_hook import export_analysis_h5
 
-                check_analysis_h5(args.path)
-        summaries = analyze(args.path, **_input_kwargs(args), top_k=args.top_k, model=args.model,
-                            overwrite=args.overwrite, min_bout_s=args.min_bout, n_workers=args.n_workers,
-                            scheduler=args.scheduler, progress=progress, **outputs)
+            videos = inputs.pop("videos")
+            summaries = export_analysis_h5(args.path, videos[0] if videos else None, **inputs, **common)
+        else:
+            summaries = analyze(args.path, **inputs, **common)
         _print_summaries(summaries)
         return EXIT_BAD_INPUT if any(s.error for s in summaries) else EXIT_OK
     if args.command == "train":

@@ -614,6 +614,7 @@ def analyze(
     exports=(),
     n_workers: int = 1,
     scheduler=None,
+    workspace: str | Path | None = None,
     progress: bool = True,
 ) -> list[RecordingSummary]:
     """Label behaviors in every analyzed recording of a pose project and write them beside the poses.
@@ -656,6 +657,10 @@ def analyze(
     scheduler : str or distributed.Client, optional
         An existing Dask cluster to run on (``"tcp://host:8786"`` or a client, e.g. of a
         dask-jobqueue ``SLURMCluster``; see docs/cluster.md). Overrides ``n_workers``.
+    workspace : path, optional
+        The folder whose ``lookagain/`` holds the project's models, the vision cache and replaced
+        outputs. Default: the DLC project folder, or the folder of the pose file (a caller
+        analyzing a temporary copy, like the SLEAP export, points it at the user's project).
     progress : bool
         Show progress bars.
 
@@ -682,11 +687,13 @@ def analyze(
         config_path, videos, videotype=videotype, destfolder=destfolder,
         shuffle=shuffle, filtered=filtered, track_method=track_method,
     )
-    net, manifest = resolve_model(config_path, model)
-    if net.head is None:
-        raise ValueError("the model has no behavior classes; train it with dlc_lookagain.train first")
     from dlc_lookagain.model.lookagain import LookAgainModel
     from dlc_lookagain.project_training import project_folder
+
+    workspace = Path(workspace).expanduser() if workspace is not None else project_folder(config_path)
+    net, manifest = resolve_model(workspace, model)
+    if net.head is None:
+        raise ValueError("the model has no behavior classes; train it with dlc_lookagain.train first")
 
     model_ref = manifest["path"] if manifest.get("path") and not isinstance(model, LookAgainModel) else net
     _WORKER_MODELS.clear()
@@ -695,7 +702,7 @@ def analyze(
     options = AnalyzeOptions(
         top_k=float(top_k), destfolder=Path(destfolder) if destfolder is not None else None,
         overwrite=overwrite, min_bout_s=float(min_bout_s), figures=figures, labeled_video=labeled_video,
-        exports=exports, progress=progress, project_folder=project_folder(config_path),
+        exports=exports, progress=progress, project_folder=workspace,
         fingerprint={"model_sha256": model_sha256(net, manifest), "top_k": float(top_k),
                      "min_bout_s": float(min_bout_s)},
     )

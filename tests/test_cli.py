@@ -125,3 +125,27 @@ def test_steps_must_be_positive(capsys):
         main(["train", "cfg.yaml", "--steps", "0"])
     assert exit_info.value.code == 2
     assert "1 or more" in capsys.readouterr().err
+
+
+def test_export_after_sleap_analysis_h5(tmp_path, capsys):
+    """The post-export step for SLEAP's 'Export Analysis HDF5': figures and BORIS beside the file."""
+    import shutil
+    from pathlib import Path
+
+    import sleap_io as sio
+
+    videos = Path(__file__).resolve().parents[1] / "sample_project" / "videos"
+    shutil.copy(videos / "sample_000.mp4", tmp_path / "sample_000.mp4")
+    slp = tmp_path / "sample_000.mp4.predictions.slp"
+    shutil.copy(videos / "sample_000.mp4.predictions.slp", slp)
+    labels = sio.load_slp(str(slp))
+    h5 = tmp_path / "sample_000.analysis.h5"
+    sio.save_analysis_h5(labels, str(h5), labels_path=str(slp))
+    assert main(["-q", "export", str(h5), "--to", "figures", "boris", "--top-k", "0"]) == EXIT_OK
+    for suffix in ("_behaviors.csv", "_bouts.csv", "_ethogram.png", "_time_budget.png", "_behaviors_boris.tsv"):
+        assert (tmp_path / f"sample_000.analysis{suffix}").is_file(), suffix
+    assert "sample_000.analysis_behaviors.csv" in capsys.readouterr().out
+    # A DeepLabCut file is not a SLEAP analysis export, whatever its name says.
+    fake = tmp_path / "dlc.analysis.h5"
+    shutil.copy(videos / "sample_000DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el.h5", fake)
+    assert main(["-q", "export", str(fake)]) == EXIT_BAD_INPUT
