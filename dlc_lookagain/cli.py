@@ -177,7 +177,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     warnings.simplefilter("ignore", VideoWarning)
     logging.captureWarnings(True)
     if verbose < 2:
-        for noisy in ("distributed", "tornado", "bokeh"):
+        for noisy in ("distributed", "tornado", "bokeh", "numexpr"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

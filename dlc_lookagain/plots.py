@@ -565,10 +565,9 @@ def figure_paths(outputs: dict) -> dict[str, Path]:
             break
     else:
         raise ValueError(f"{source}: not a '<stem>_behaviors.csv' or '<stem>_behaviors.h5' file name")
-    return {
-        "ethogram": source.parent / f"{stem}_ethogram.png",
-        "time_budget": source.parent / f"{stem}_time_budget.png",
-    }
+    from dlc_lookagain.io.annotations import EXTRA_OUTPUTS
+
+    return {key: source.parent / f"{stem}{EXTRA_OUTPUTS[key]}" for key in ("ethogram", "time_budget")}
 
 
 def _behaviors_file(outputs: dict) -> Path:
