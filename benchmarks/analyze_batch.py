@@ -12,6 +12,11 @@ process, and is timed end to end from the ``analyze`` call to its return (import
 * ``serial``: ``analyze(config, n_workers=1)``;
 * ``dask N``: ``analyze(config, n_workers=N)``: a LocalCluster of N single-threaded worker processes,
   started and closed inside the timed call;
+* ``dask N, Dask's default worker environment``: a ``LocalCluster`` made by the caller with Dask's
+  defaults and passed as ``scheduler=`` (as a dask-jobqueue cluster would be). Dask starts its
+  workers with ``MALLOC_TRIM_THRESHOLD_=65536``; ``n_workers`` unsets it for the clusters it makes,
+  and inside any worker ``pipeline._undo_fixed_malloc_thresholds`` raises glibc's thresholds again;
+* ``... workaround switched off``: the same, with that function replaced by a no-op on the workers;
 * ``re-run``: ``analyze`` again on the serial copy (every output up to date: only the pose files are
   hashed).
 
@@ -34,11 +39,30 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "_data"
 
 
-def _child(config: str, workers: int, top_k: float) -> dict:
+def _no_workaround() -> None:
+    """In a worker: leave glibc's thresholds as Dask's MALLOC_TRIM_THRESHOLD_ fixed them."""
+    from dlc_lookagain import pipeline
+
+    pipeline._undo_fixed_malloc_thresholds = lambda: False
+
+
+def _child(config: str, workers: int, top_k: float, dask_defaults: bool = False,
+           workaround: bool = True) -> dict:
     import dlc_lookagain
 
     t0 = time.perf_counter()
-    summaries = dlc_lookagain.analyze(config, top_k=top_k, n_workers=workers, progress=False)
+    if dask_defaults:
+        # A cluster the user made with Dask's defaults, passed as scheduler= (also what a
+        # dask-jobqueue cluster looks like to analyze).
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            if not workaround:
+                client.run(_no_workaround)
+            summaries = dlc_lookagain.analyze(config, top_k=top_k, scheduler=client, progress=False)
+    else:
+        summaries = dlc_lookagain.analyze(config, top_k=top_k, n_workers=workers, progress=False)
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "frames": sum(s.n_frames for s in summaries),
             "analyzed": sum(s.annotations_written for s in summaries),
@@ -46,9 +70,11 @@ def _child(config: str, workers: int, top_k: float) -> dict:
             "looked": sum(round(s.n_frames * s.looked_fraction) for s in summaries if s.annotations_written)}
 
 
-def _run_child(config: Path, workers: int, top_k: float) -> dict:
+def _run_child(config: Path, workers: int, top_k: float, dask_defaults: bool = False,
+               workaround: bool = True) -> dict:
     code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import analyze_batch as b; "
-            f"print('RESULT' + json.dumps(b._child({str(config)!r}, {workers}, {top_k})))")
+            f"print('RESULT' + json.dumps(b._child({str(config)!r}, {workers}, {top_k}, {dask_defaults}, "
+            f"{workaround})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads([line for line in out.splitlines() if line.startswith("RESULT")][-1][6:])
 
@@ -96,8 +122,14 @@ def main() -> None:
     work = DATA / "batch-runs"
     serial_cfg = _copy(src, work / "serial")
     dask_cfg = _copy(src, work / f"dask{args.workers}")
+    default_cfg = _copy(src, work / f"dask{args.workers}-defaults")
+    raw_cfg = _copy(src, work / f"dask{args.workers}-defaults-raw")
     rows = {"serial": _run_child(serial_cfg, 1, args.top_k),
-            f"dask {args.workers}": _run_child(dask_cfg, args.workers, args.top_k),
+            f"dask {args.workers} (n_workers)": _run_child(dask_cfg, args.workers, args.top_k),
+            f"dask {args.workers}, cluster with Dask's default worker environment (scheduler=)":
+                _run_child(default_cfg, args.workers, args.top_k, dask_defaults=True),
+            f"dask {args.workers}, the same with the malloc workaround switched off":
+                _run_child(raw_cfg, args.workers, args.top_k, dask_defaults=True, workaround=False),
             "re-run (up to date)": _run_child(serial_cfg, 1, args.top_k)}
     n, worst = _same_outputs(serial_cfg.parent, dask_cfg.parent)
     base = rows["serial"]["wall_s"]

@@ -7,6 +7,7 @@ failed, 2 wrong command-line usage (argparse), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import warnings
@@ -85,6 +86,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (see docs/cluster.md)")
 
 
+def _add_verbosity(p: argparse.ArgumentParser, default) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=default, help="more detail (-vv for debugging)")
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="only warnings and errors, no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlc-lookagain",
@@ -94,9 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         "2 wrong usage, 130 interrupted. 'dlc-lookagain COMMAND --help' explains each command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debugging)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
+    _add_verbosity(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # -v/-q work before and after the command; SUPPRESS keeps a subcommand from resetting them.
+    verbosity = argparse.ArgumentParser(add_help=False)
+    _add_verbosity(verbosity, argparse.SUPPRESS)
+    sub.add_parser = functools.partial(sub.add_parser, parents=[verbosity])
 
     p = sub.add_parser("analyze", help="label behaviors in every analyzed video of a project",
                        description="Find every analyzed video of the project, check the poses against the "
@@ -125,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", nargs="+", choices=list(EXPORT_TARGETS), default=["figures", "boris"],
                    metavar="TARGET", help="what to write: " + ", ".join(EXPORT_TARGETS) +
                    " (default: figures boris)")
-    _add_model_options(p)
+    p.add_argument("--top-k", type=_fraction, default=0.25, metavar="FRACTION",
+                   help="for videos not analyzed yet: fraction of frames looked at (default 0.25); behavior "
+                   "files that exist are used as they are, whatever top-k or model made them")
+    _add_model_options(p, top_k=False)
     _add_run_options(p)
 
     p = sub.add_parser("inspect", help="read pose files and print what was found (nothing is written)",
@@ -233,7 +246,8 @@ def _run(args) -> int:
             outputs = dict(figures="figures" in to, labeled_video="video" in to,
                            exports=[e for e in ("boris", "nwb") if e in to])
         common = dict(top_k=args.top_k, model=args.model, overwrite=args.overwrite, min_bout_s=args.min_bout,
-                      n_workers=args.n_workers, scheduler=args.scheduler, progress=progress, **outputs)
+                      n_workers=args.n_workers, scheduler=args.scheduler, progress=progress,
+                      recompute_changed=args.command == "analyze", **outputs)
         inputs = _input_kwargs(args)
         if args.command == "export" and Path(args.path).name.lower().endswith(".analysis.h5"):
             # The post-export step for SLEAP analysis files: checks it is one, with a clear message.
@@ -274,6 +288,8 @@ def _run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
+    args.verbose = getattr(args, "verbose", 0)
+    args.quiet = getattr(args, "quiet", False)
     _configure_logging(args.verbose, args.quiet)
     try:
         return _run(args)

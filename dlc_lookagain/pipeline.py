@@ -22,6 +22,7 @@ import io as _io
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -166,12 +167,16 @@ def plan_recordings(
         A single pose file that does not exist.
     """
     from dlc_lookagain.io.main import find_project_recordings
+    from dlc_lookagain.io.paths import absolute_path
 
-    path = Path(path).expanduser()
+    # Absolute: workers of a Dask cluster may run in another working folder.
+    path = absolute_path(Path(path).expanduser())
     if not _is_project(path):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such pose file")
         video = videos[0] if isinstance(videos, (list, tuple)) and videos else videos
+        if isinstance(video, (str, os.PathLike)):
+            video = absolute_path(Path(video).expanduser())
         return [RecordingJob(path, video=video)]
     project, pairs = find_project_recordings(
         path, videos, videotype=videotype, destfolder=destfolder,
@@ -210,9 +215,30 @@ def _project_model_dir(path: Path) -> Path:
     return folder / "lookagain" / "models"
 
 
+def trained_models(path: str | Path) -> list[Path]:
+    """Behavior models trained for a project (any name), oldest first.
+
+    A model counts when its manifest (``<name>.pt.manifest.json``, written by ``train``) says
+    ``"kind": "behavior"``; pretrained encoders without a behavior head are left out.
+    """
+    import json
+
+    found = []
+    for pt in _project_model_dir(path).glob("*.pt"):
+        manifest = pt.with_name(pt.name + ".manifest.json")
+        try:
+            kind = json.loads(manifest.read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if kind == "behavior":
+            found.append(pt)
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
 def resolve_model(path: str | Path, model=None):
-    """The model ``analyze`` uses: ``model`` if given, else the newest model trained for this
-    project (``<project>/lookagain/models/behavior*.pt``), else the bundled weights.
+    """The model ``analyze`` uses: ``model`` if given, else the newest behavior model trained for
+    this project (``<project>/lookagain/models/*.pt``, see :func:`trained_models`), else the
+    bundled weights.
 
     Returns ``(model, manifest)``; ``manifest["path"]`` is the model file when there is one.
     """
@@ -224,7 +250,7 @@ def resolve_model(path: str | Path, model=None):
     if model is not None:
         net, manifest = load_model(model)
         return net, {**(manifest or {}), "path": str(model)}
-    trained = sorted(_project_model_dir(path).glob("behavior*.pt"), key=lambda p: p.stat().st_mtime)
+    trained = trained_models(path)
     if trained:
         logger.info("using the model trained for this project: %s", trained[-1])
         net, manifest = load_model(trained[-1])
@@ -313,6 +339,7 @@ class AnalyzeOptions:
     fingerprint: dict = field(default_factory=dict)  # without the pose hash (added per recording)
     project_folder: Path = Path(".")
     torch_threads: int | None = None
+    recompute_changed: bool = True  # False: outputs made from other inputs are kept as they are
 
 
 def _fingerprint(pose_file: Path, options: AnalyzeOptions) -> dict:
@@ -422,6 +449,30 @@ def _write_extras(job: RecordingJob, rec: PoseRecord | None, outputs: dict, extr
     return written, [k for k in todo if k in written]
 
 
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _undo_fixed_malloc_thresholds() -> bool:
+    """Give glibc back large allocation thresholds in a process started with MALLOC_TRIM_THRESHOLD_.
+
+    Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536. Setting it fixes glibc's thresholds,
+    so every allocation above 128 kB becomes its own mmap/munmap, page faults and all: torch and
+    OpenCV then ran 3-6x slower (benchmarks/analyze_batch.py). Raising both thresholds at run time
+    restores heap reuse for the buffers of a batch. Returns whether it was done.
+    """
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024) and libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024 * 1024)
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return False
+    return bool(ok)
+
+
 _WORKER_MODELS: dict = {}
 _WORKER_STATE: dict = {}
 
@@ -445,10 +496,11 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
     An unusable recording gives a summary with ``error`` set instead of raising, so one bad
     file does not stop a batch.
     """
-    from dlc_lookagain.io.annotations import write_annotations
+    from dlc_lookagain.io.annotations import extra_output_paths, write_annotations
     from dlc_lookagain.model.vision import FeatureCache
 
     t0 = time.perf_counter()
+    _undo_fixed_malloc_thresholds()
     if options.torch_threads:
         import torch
 
@@ -456,7 +508,7 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
     try:
         status, paths, meta = recording_status(job, options)
         extras = _wanted_extras(job, options)
-        if status == "current" and not options.overwrite:
+        if (status == "current" or (status == "stale" and not options.recompute_changed)) and not options.overwrite:
             summary = RecordingSummary.from_outputs(job.pose_file, meta, paths)
             written, now = _write_extras(job, None, paths, extras, meta, options, replace_all=False)
             summary.outputs.update(written)
@@ -469,12 +521,19 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
         summary = RecordingSummary.from_record(rec)
         net = _worker_model(model_ref)
         fingerprint = _fingerprint(job.pose_file, options)
+        # Every earlier extra (figures, exports, labeled video), asked for or not, belongs to the
+        # outputs being replaced: none may stay beside the new files.
+        every_extra = list(extra_output_paths(job.pose_file, options.destfolder).values())
         if status == "stale" and not options.overwrite:
-            moved = _retire([*paths.values(), *extras.values()], options.project_folder)
+            moved = _retire([*paths.values(), *every_extra], options.project_folder)
             logger.info("%s: inputs changed (%s); recomputing, earlier outputs moved to %s",
                         job.pose_file.name, _changed(meta.get("inputs", {}), fingerprint), moved)
-        elif status == "incomplete":
-            logger.info("%s: completing the outputs of an interrupted run", job.pose_file.name)
+        else:
+            if status == "incomplete":
+                logger.info("%s: completing the outputs of an interrupted run", job.pose_file.name)
+            stale_extras = [p for p in every_extra if p.exists() and p not in extras.values()]
+            if stale_extras and status != "new":
+                _retire(stale_extras, options.project_folder)
         cache = FeatureCache(options.project_folder / "lookagain" / "vision-cache")
         # The vision encoder is built once per process and reused for the next recordings.
         key = (net.config.vision_encoder, net.config.crop_scale)
@@ -552,8 +611,34 @@ def _dask_client(n_workers: int, scheduler):
         raise ImportError('parallel analysis needs Dask: pip install "dlc_lookagain[dask]"') from exc
     if scheduler is None:
         # One thread per worker process: torch inside each worker gets its share of the cores.
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.WARNING)
+        import dask
+
+        # Dask spawns workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc hand memory back
+        # after every large free: torch and OpenCV then run about 3x slower (measured, see
+        # docs/benchmarks.md). Unset it for our workers (also if an earlier cluster of this process
+        # left it in os.environ).
+        inherited = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        # Dask's nannies also write their worker variables into this process's os.environ.
+        before = {k: os.environ.get(k) for k in dask.config.get("distributed.nanny.pre-spawn-environ")}
+        try:
+            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.WARNING)
+        except RuntimeError as exc:
+            # Worker processes are spawned: they re-import the caller's script, which must not start
+            # analyze again on import (the same rule as for torch DataLoader workers).
+            raise RuntimeError(
+                "could not start the Dask worker processes. In a Python script, call analyze(..., "
+                "n_workers>1) under `if __name__ == \"__main__\":` (see docs/cluster.md), or use "
+                f"`dlc-lookagain analyze --n-workers {n_workers}` ({exc})") from exc
+        finally:
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            if inherited is not None and inherited != "65536":
+                os.environ["MALLOC_TRIM_THRESHOLD_"] = inherited  # the user's own setting
         client = Client(cluster)
         return client, [client, cluster]
     if isinstance(scheduler, str):
@@ -615,6 +700,7 @@ def analyze(
     n_workers: int = 1,
     scheduler=None,
     workspace: str | Path | None = None,
+    recompute_changed: bool = True,
     progress: bool = True,
 ) -> list[RecordingSummary]:
     """Label behaviors in every analyzed recording of a pose project and write them beside the poses.
@@ -641,6 +727,10 @@ def analyze(
         Recompute every recording, even those whose outputs are up to date. (Outputs made from
         other inputs are recomputed anyway; the earlier files are then moved to
         ``<project>/lookagain/replaced/``.)
+    recompute_changed : bool
+        Recompute outputs made from other inputs (another pose file, model, ``top_k``); False
+        keeps them as they are and only adds the missing figures and exports (``dlc-lookagain
+        export``).
     min_bout_s : float
         Bouts shorter than this are left out of the bout table.
     figures : bool
@@ -690,7 +780,10 @@ def analyze(
     from dlc_lookagain.model.lookagain import LookAgainModel
     from dlc_lookagain.project_training import project_folder
 
-    workspace = Path(workspace).expanduser() if workspace is not None else project_folder(config_path)
+    from dlc_lookagain.io.paths import absolute_path
+
+    workspace = absolute_path(Path(workspace).expanduser() if workspace is not None else project_folder(config_path))
+    destfolder = absolute_path(Path(destfolder).expanduser()) if destfolder is not None else None
     net, manifest = resolve_model(workspace, model)
     if net.head is None:
         raise ValueError("the model has no behavior classes; train it with dlc_lookagain.train first")
@@ -702,7 +795,7 @@ def analyze(
     options = AnalyzeOptions(
         top_k=float(top_k), destfolder=Path(destfolder) if destfolder is not None else None,
         overwrite=overwrite, min_bout_s=float(min_bout_s), figures=figures, labeled_video=labeled_video,
-        exports=exports, progress=progress, project_folder=workspace,
+        exports=exports, progress=progress, project_folder=workspace, recompute_changed=recompute_changed,
         fingerprint={"model_sha256": model_sha256(net, manifest), "top_k": float(top_k),
                      "min_bout_s": float(min_bout_s)},
     )

@@ -58,10 +58,10 @@ def project_folder(path: str | Path) -> Path:
     return path.parent
 
 
-def _records(config_path, videos=None) -> list[PoseRecord]:
+def _records(config_path, videos=None, progress: bool = True) -> list[PoseRecord]:
     from dlc_lookagain.pipeline import read_inputs
 
-    records = read_inputs(config_path, videos)
+    records = read_inputs(config_path, videos, progress=progress)
     if not records:
         raise PoseFormatError(Path(config_path), "no analyzed recordings found")
     return records
@@ -72,10 +72,10 @@ def _video_stem(rec: PoseRecord) -> str:
         return Path(rec.video_path).stem
     from dlc_lookagain.io.dlc import parse_dlc_output_name
 
-    try:
-        return parse_dlc_output_name(Path(rec.source).name).video
-    except Exception:  # noqa: BLE001 - not a DLC output name
-        return Path(rec.source).stem.split(".")[0]
+    parsed = parse_dlc_output_name(Path(rec.source).name)
+    if parsed is not None:
+        return parsed.video_stem
+    return Path(rec.source).stem.split(".")[0]  # SLEAP: <video>.predictions.slp, <video>.analysis.h5
 
 
 def find_label_file(rec: PoseRecord, labels=None) -> Path | None:
@@ -144,13 +144,13 @@ def _start_model(model):
     return model, {}
 
 
-def _setup(config_path, videos, model, seed: int):
+def _setup(config_path, videos, model, seed: int, progress: bool = True):
     """Records, starting model, and the vision extractor with the project's feature cache."""
     from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
 
     torch.manual_seed(seed)
     folder = project_folder(config_path)
-    records = _records(config_path, videos)
+    records = _records(config_path, videos, progress)
     start, _ = _start_model(model)
     extractor = FrameFeatureExtractor(start.config.vision_encoder, crop_scale=start.config.crop_scale)
     cache = FeatureCache(folder / "lookagain" / "vision-cache")
@@ -197,7 +197,7 @@ def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", 
     from dlc_lookagain.model.training import TrainConfig
     from dlc_lookagain.model.training import pretrain as pretrain_model
 
-    folder, records, start, extractor, cache = _setup(config_path, videos, model, seed)
+    folder, records, start, extractor, cache = _setup(config_path, videos, model, seed, progress)
     seqs = [_sequence(r, extractor, cache, uniform_frames(r.n_frames, vision_fraction), progress=progress)
             for r in records]
     history = pretrain_model(start, seqs, TrainConfig(seed=seed), steps=steps, progress=progress)
@@ -242,7 +242,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     from dlc_lookagain.model.inference import fused_pass
     from dlc_lookagain.model.training import TrainConfig, calibrate, fine_tune_with_gate, fit_behavior, fit_gate
 
-    folder, records, start, extractor, cache = _setup(config_path, videos, model, seed)
+    folder, records, start, extractor, cache = _setup(config_path, videos, model, seed, progress)
     label_files = [find_label_file(r, labels) for r in records]
     pairs = [(r, f) for r, f in zip(records, label_files) if f is not None]
     for r, f in zip(records, label_files):

@@ -202,3 +202,61 @@ def test_figures_exports_and_labeled_video_beside_the_poses(project, caplog, tor
     assert again.outputs["ethogram"].exists()
     assert s.outputs["behaviors_h5"].stat().st_mtime_ns == h5_mtime
     assert "up to date; wrote" in caplog.text
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_run_without_dasks_malloc_trim_setting():
+    """MALLOC_TRIM_THRESHOLD_=65536 (Dask's default for workers) made analysis about 3x slower."""
+    pytest.importorskip("distributed")
+    import os
+
+    from dlc_lookagain.pipeline import _dask_client
+
+    env_before = dict(os.environ)
+    client, to_close = _dask_client(1, None)
+    try:
+        env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+    finally:
+        for thing in to_close:
+            thing.close()
+    (worker_env,) = env.values()
+    assert worker_env["MALLOC_TRIM_THRESHOLD_"] is None
+    assert dict(os.environ) == env_before  # the caller's environment is left as it was
+
+
+def test_recompute_retires_every_earlier_extra_and_export_keeps_changed_outputs(project, torch_one_thread):
+    config = project / "config.yaml"
+    one = [project / "videos" / "sample_000.mp4"]
+    (s,) = dlc_lookagain.analyze(config, videos=one, top_k=0.0, exports=["boris"], progress=False)
+    boris = s.outputs["boris"]
+    # Asked without BORIS at another top_k: the old BORIS file must not stay beside the new tables.
+    (t,) = dlc_lookagain.analyze(config, videos=one, top_k=0.1, figures=False, progress=False)
+    assert t.annotations_written and not boris.exists()
+    assert list((project / "lookagain" / "replaced").rglob(boris.name))
+    # `export` uses the existing outputs whatever top_k made them.
+    assert main(["-q", "export", str(config), "--videos", str(one[0]), "--to", "boris", "--top-k", "0.5"]) == EXIT_OK
+    assert boris.exists()
+    assert read_output_metadata(t.outputs["behaviors_h5"])["inputs"]["top_k"] == 0.1
+
+
+def test_analyze_uses_the_newest_behavior_model_whatever_its_name(project, caplog):
+    import json
+
+    from dlc_lookagain.pipeline import resolve_model, trained_models
+    from dlc_lookagain.project_training import bundled_model_path
+
+    models = project / "lookagain" / "models"
+    models.mkdir(parents=True)
+    for name, kind in (("pretrained", "pretrained"), ("grooming", "behavior")):
+        shutil.copy(bundled_model_path(), models / f"{name}.pt")
+        (models / f"{name}.pt.manifest.json").write_text(json.dumps({"kind": kind}))
+    assert trained_models(project) == [models / "grooming.pt"]
+    with caplog.at_level(logging.INFO, logger="dlc_lookagain"):
+        _, manifest = resolve_model(project / "config.yaml")
+    assert manifest["path"] == str(models / "grooming.pt")
+    assert "grooming.pt" in caplog.text
+
+
+def test_quiet_and_verbose_also_after_the_command(project, capsys):
+    assert main(["inspect", str(project / "config.yaml"), "-q"]) == EXIT_OK
+    assert "reading poses" not in capsys.readouterr().err

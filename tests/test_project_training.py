@@ -125,3 +125,14 @@ def test_train_without_labels_says_what_it_looked_for(tmp_path):
         f.unlink()
     with pytest.raises(FileNotFoundError, match="_labels.csv"):
         train(dst / "config.yaml", steps=1, gate_steps=1, finetune_steps=0, progress=False)
+
+
+def test_label_file_of_a_dlc_pose_file_without_its_video(tmp_path):
+    from dlc_lookagain.io import load_pose
+
+    name = "sample_000DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el.h5"
+    shutil.copy(SAMPLE / "videos" / name, tmp_path / name)
+    shutil.copy(SAMPLE / "videos" / "sample_000_labels.csv", tmp_path / "sample_000_labels.csv")
+    rec = load_pose(tmp_path / name, video=False)
+    assert rec.video_path is None
+    assert find_label_file(rec) == tmp_path / "sample_000_labels.csv"
