@@ -266,3 +266,24 @@ def test_copied_project_reads_its_own_videos_not_the_originals(openfield_project
     assert project.videos == [copy / "videos" / "m3v1mp4.mp4"]  # symlink kept, not followed
     (rec,) = load_project(copy / "config.yaml")
     assert rec.source.parent == copy / "videos"
+
+
+def test_copied_project_reads_its_own_outputs_not_those_beside_the_original_video(tmp_path):
+    """A project copied without its videos: the videos are found at the stored paths, but the pose
+    files (and so every output) must be the copy's."""
+    import shutil
+
+    from dlc_lookagain.io.project import find_analyzed_videos, read_dlc_config
+
+    sample = Path(__file__).resolve().parents[1] / "sample_project"
+    original = tmp_path / "original"
+    shutil.copytree(sample, original)
+    config = original / "config.yaml"
+    config.write_text(config.read_text().replace(str(sample), str(original)))
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy, ignore=shutil.ignore_patterns("*.mp4"))
+    pairs = find_analyzed_videos(read_dlc_config(copy / "config.yaml"))
+    assert len(pairs) == 2
+    for pair in pairs:
+        assert pair.video.parent == original / "videos"  # read-only use of the original's video
+        assert pair.pose_file.parent == copy / "videos"

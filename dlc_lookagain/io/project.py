@@ -308,9 +308,19 @@ def find_analyzed_videos(
             return None
         return choose_dlc_output(candidates, shuffle=shuffle, filtered=filtered, track_method=track_method)
 
+    own = project.project_dir / "videos"
     result = []
     for video in chosen:
         candidates = find_dlc_outputs(video, destfolder)
+        if destfolder is None and video.parent != own:
+            # A video outside this project (a copy of a project whose videos stayed at the stored
+            # paths, say): outputs inside the project win, so that the project the user pointed at
+            # is the one read and written, never the original beside the video.
+            local = find_dlc_outputs(own / video.name, own)
+            if local:
+                if candidates:
+                    logger.info("%s: using the DLC outputs in %s, not those beside the video", video.name, own)
+                candidates = local
         result.append(AnalyzedVideo(
             name=video.name, video=video, pose_file=pick(candidates), candidates=candidates,
             crop=project.crops.get(video),
