@@ -18,7 +18,8 @@ process, and is timed end to end from the ``analyze`` call to its return (import
   and inside any worker ``pipeline._undo_fixed_malloc_thresholds`` raises glibc's thresholds again;
 * ``... workaround switched off``: the same, with that function replaced by a no-op on the workers;
 * ``re-run``: ``analyze`` again on the serial copy (every output up to date: only the pose files are
-  hashed).
+  hashed);
+* ``serial, top_k b`` (``--budgets``): serial runs at other fractions looked at, on fresh copies.
 
 The ratios are serial wall / configuration wall, measured side by side in one run. Outputs of the
 serial and the parallel copy are compared (same labels on every row; probabilities within 2e-4).
@@ -117,6 +118,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--top-k", type=float, default=0.25)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--budgets", type=float, nargs="*", default=[],
+                    help="also run serial at these top_k values (time against the fraction looked at)")
     args = ap.parse_args()
     src = _project(args.videos, args.seconds)
     work = DATA / "batch-runs"
@@ -131,6 +134,8 @@ def main() -> None:
             f"dask {args.workers}, the same with the malloc workaround switched off":
                 _run_child(raw_cfg, args.workers, args.top_k, dask_defaults=True, workaround=False),
             "re-run (up to date)": _run_child(serial_cfg, 1, args.top_k)}
+    for budget in args.budgets:
+        rows[f"serial, top_k {budget:g}"] = _run_child(_copy(src, work / f"serial-{budget:g}"), 1, budget)
     n, worst = _same_outputs(serial_cfg.parent, dask_cfg.parent)
     base = rows["serial"]["wall_s"]
     load = os.getloadavg()

@@ -279,7 +279,10 @@ def test_copied_project_reads_its_own_outputs_not_those_beside_the_original_vide
     original = tmp_path / "original"
     shutil.copytree(sample, original)
     config = original / "config.yaml"
-    config.write_text(config.read_text().replace(str(sample), str(original)))
+    import yaml
+
+    stored = yaml.safe_load(config.read_text())["project_path"]  # where the sample was generated
+    config.write_text(config.read_text().replace(stored, str(original)))
     copy = tmp_path / "copy"
     shutil.copytree(original, copy, ignore=shutil.ignore_patterns("*.mp4"))
     pairs = find_analyzed_videos(read_dlc_config(copy / "config.yaml"))
