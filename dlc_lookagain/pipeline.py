@@ -285,7 +285,8 @@ def model_sha256(net, manifest: dict) -> str:
 # --------------------------------------------------------------------------- one recording
 
 
-def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cache=None, progress: bool = True):
+def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cache=None,
+                      progress: bool = True):
     """Behavior probabilities of one recording, looking at ``top_k`` of its frames.
 
     Returns
@@ -384,7 +385,7 @@ def recording_status(job: RecordingJob, options: AnalyzeOptions) -> tuple[str, d
 
 
 def _changed(old: dict, new: dict) -> str:
-    names = {"pose_sha256": "pose file", "model_sha256": "model", "top_k": "top_k", "min_bout_s": "min_bout_s"}
+    names = {"pose_sha256": "pose file", "model_sha256": "model"}
     diff = [names.get(k, k) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     return ", ".join(diff) if old else "made by an older version"
 
@@ -443,9 +444,9 @@ def _write_extras(job: RecordingJob, rec: PoseRecord | None, outputs: dict, extr
         if rec.video_path is None:
             logger.warning("%s: no video; no labeled video written", job.pose_file.name)
         else:
-            written["labeled_video"] = write_labeled_video(rec, outputs["behaviors_h5"], todo["labeled_video"],
-                                                           bouts=outputs["bouts_csv"], overwrite=True,
-                                                           progress=options.progress)
+            written["labeled_video"] = write_labeled_video(
+                rec, outputs["behaviors_h5"], todo["labeled_video"], bouts=outputs["bouts_csv"],
+                overwrite=True, progress=options.progress)
     return written, [k for k in todo if k in written]
 
 
@@ -467,7 +468,7 @@ def _undo_fixed_malloc_thresholds() -> bool:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024) and libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024 * 1024)
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(_M_TRIM_THRESHOLD, 128 << 20)
     except (OSError, AttributeError):  # not glibc (musl, ...)
         return False
     return bool(ok)
@@ -508,7 +509,8 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
     try:
         status, paths, meta = recording_status(job, options)
         extras = _wanted_extras(job, options)
-        if (status == "current" or (status == "stale" and not options.recompute_changed)) and not options.overwrite:
+        keep = status == "current" or (status == "stale" and not options.recompute_changed)
+        if keep and not options.overwrite:
             summary = RecordingSummary.from_outputs(job.pose_file, meta, paths)
             written, now = _write_extras(job, None, paths, extras, meta, options, replace_all=False)
             summary.outputs.update(written)
@@ -782,7 +784,8 @@ def analyze(
 
     from dlc_lookagain.io.paths import absolute_path
 
-    workspace = absolute_path(Path(workspace).expanduser() if workspace is not None else project_folder(config_path))
+    workspace = Path(workspace).expanduser() if workspace is not None else project_folder(config_path)
+    workspace = absolute_path(workspace)
     destfolder = absolute_path(Path(destfolder).expanduser()) if destfolder is not None else None
     net, manifest = resolve_model(workspace, model)
     if net.head is None:
@@ -816,8 +819,8 @@ def analyze(
     if done == 0 and skipped == len(summaries) and not extras:
         logger.info("nothing to do: all %d recording(s) are up to date (overwrite=True recomputes)", skipped)
     elif done == 0 and skipped == len(summaries):
-        logger.info("behavior files of all %d recording(s) up to date; wrote %d missing figure/export file(s)",
-                    skipped, extras)
+        logger.info("behavior files of all %d recording(s) up to date; wrote %d missing figure/export "
+                    "file(s)", skipped, extras)
     else:
         logger.info("%d recording(s) analyzed, %d up to date, %d failed", done, skipped, len(failed))
     return summaries

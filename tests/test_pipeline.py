@@ -157,7 +157,8 @@ def test_dask_local_cluster_gives_the_serial_outputs(project, tmp_path):
     shutil.copytree(project, serial_project)
     config = project / "config.yaml"
     kwargs = dict(top_k=0.1, figures=False, progress=False)
-    serial = dlc_lookagain.analyze(serial_project / "config.yaml", videos=[serial_project / "videos"], **kwargs)
+    serial = dlc_lookagain.analyze(serial_project / "config.yaml", videos=[serial_project / "videos"],
+                                   **kwargs)
     parallel = dlc_lookagain.analyze(config, videos=[videos], n_workers=2, **kwargs)
     assert len(parallel) == 4 and all(s.annotations_written for s in parallel)
     assert [s.pose_file.name for s in parallel] == [s.pose_file.name for s in serial]
@@ -215,7 +216,8 @@ def test_local_cluster_workers_run_without_dasks_malloc_trim_setting():
     env_before = dict(os.environ)
     client, to_close = _dask_client(1, None)
     try:
-        env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+        names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")
+        env = client.run(lambda: {k: os.environ.get(k) for k in names})
     finally:
         for thing in to_close:
             thing.close()
@@ -234,7 +236,8 @@ def test_recompute_retires_every_earlier_extra_and_export_keeps_changed_outputs(
     assert t.annotations_written and not boris.exists()
     assert list((project / "lookagain" / "replaced").rglob(boris.name))
     # `export` uses the existing outputs whatever top_k made them.
-    assert main(["-q", "export", str(config), "--videos", str(one[0]), "--to", "boris", "--top-k", "0.5"]) == EXIT_OK
+    code = main(["-q", "export", str(config), "--videos", str(one[0]), "--to", "boris", "--top-k", "0.5"])
+    assert code == EXIT_OK
     assert boris.exists()
     assert read_output_metadata(t.outputs["behaviors_h5"])["inputs"]["top_k"] == 0.1
 

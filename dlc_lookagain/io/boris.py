@@ -101,9 +101,9 @@ def boris_path(source, destfolder=None) -> Path:
         other output, so it is never mistaken for a training label file
         (``<video>_boris.tsv``, see :data:`dlc_lookagain.project_training.LABEL_SUFFIXES`).
     """
-    src = Path(getattr(source, "source", source))
-    folder = Path(destfolder) if destfolder is not None else src.parent
-    return folder / f"{src.stem}{BORIS_SUFFIX}"
+    from dlc_lookagain.io.annotations import extra_output_paths
+
+    return extra_output_paths(getattr(source, "source", source), destfolder)["boris"]
 
 
 def _load_bouts(bouts) -> tuple[pd.DataFrame, Path | None]:

@@ -182,7 +182,7 @@ class _Painter:
 
     def draw(self, img: np.ndarray, t: int) -> None:
         """Draw the overlay of frame ``t`` onto ``img`` (BGR, in place)."""
-        h, w = self.height, self.width
+        w = self.width
         centres = []
         for i in range(self.pred.n_individuals):
             xy = self.keypoints[t, i]

@@ -68,9 +68,9 @@ def nwb_path(source, destfolder=None) -> Path:
         Never ``<pose stem>.nwb`` or ``<pose stem>_<animal>.nwb``, the names
         DeepLabCut's own NWB export uses.
     """
-    src = Path(getattr(source, "source", source))
-    folder = Path(destfolder) if destfolder is not None else src.parent
-    return folder / f"{src.stem}{NWB_SUFFIX}"
+    from dlc_lookagain.io.annotations import extra_output_paths
+
+    return extra_output_paths(getattr(source, "source", source), destfolder)["nwb"]
 
 
 def _import_nwb():
