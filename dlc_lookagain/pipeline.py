@@ -311,7 +311,7 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
         looked = choose_frames(net, seq, mp, top_k)
         if extractor is None:
             extractor = FrameFeatureExtractor(net.config.vision_encoder, crop_scale=net.config.crop_scale)
-        attach_visual(seq, look(rec, seq.pose, looked, extractor, cache, progress=progress))
+        attach_visual(seq, look(rec, seq.pose, looked, extractor, cache, progress=progress), sparse=True)
     elif rec.video_path is None:
         logger.warning("%s: no video; behaviors from keypoints only", rec.source.name)
     probs, _ = fused_pass(net, [seq], [looked])

@@ -678,3 +678,58 @@ def test_set_behaviors_resizes_head_and_thresholds():
     none = torch.zeros(1, 4, dtype=torch.bool)
     out = model.classify(torch.zeros(1, 4, 32), torch.zeros(1, 4, 7), none, FPS)
     assert out.shape == (1, 4, 3)
+
+
+def test_sparse_frames_read_like_the_dense_array():
+    from dlc_lookagain.model.windows import SparseFrames
+
+    rng = np.random.default_rng(3)
+    t, i, d = 50, 3, 4
+    dense = np.zeros((t, i, d), np.float16)
+    sparse = SparseFrames(t, (i, d), np.float16)
+    for frames in (np.array([3, 10, 11]), np.array([10, 40]), np.array([49])):  # 10 set twice: last wins
+        values = rng.normal(size=(frames.size, i, d)).astype(np.float16)
+        dense[frames] = values
+        sparse[frames] = values
+    assert sparse.n_stored == 5 and sparse.shape == dense.shape
+    mask = rng.random(t) < 0.4
+    mask[10] = True
+    for key in (slice(None), slice(5, 20), slice(40, 60), mask, np.array([0, 10, 49, 10]), 10, 7,
+                (slice(2, 30), 1), (mask, 2), (np.array([3, 4]), 0), (11, 2)):
+        np.testing.assert_array_equal(sparse[key], dense[key], err_msg=str(key))
+    np.testing.assert_array_equal(sparse.toarray(), dense)
+    ctx = SparseFrames(t, (d,))
+    ctx[np.array([1, 2])] = np.ones((2, d))
+    assert ctx[0:3].tolist() == [[0] * d, [1] * d, [1] * d]
+    assert sparse.nbytes < dense.nbytes
+
+
+def test_inference_with_sparse_features_equals_dense(torch_one_thread):
+    """analyze keeps only the looked-at rows; the probabilities must be those of the dense arrays."""
+    from pathlib import Path
+
+    from dlc_lookagain.io import load_pose
+    from dlc_lookagain.model.inference import fused_pass, uniform_frames
+    from dlc_lookagain.model.look import attach_visual
+    from dlc_lookagain.model.pose_tokens import tokenize
+    from dlc_lookagain.model.vision import VisualFeatures
+    from dlc_lookagain.model.windows import Sequence, SparseFrames
+    from dlc_lookagain.project_training import load_default_model
+
+    net, _ = load_default_model()
+    videos = Path(__file__).resolve().parents[1] / "sample_project" / "videos"
+    rec = load_pose(videos / "sample_000DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el.h5", video=False)
+    frames = uniform_frames(rec.n_frames, 0.25)
+    d = net.config.crop_dim
+    rng = np.random.default_rng(0)
+    feats = VisualFeatures(frames=frames, animal=rng.normal(size=(frames.size, rec.n_individuals, d)).astype(
+        np.float16), valid=np.ones((frames.size, rec.n_individuals), bool),
+        context=rng.normal(size=(frames.size, d)).astype(np.float16), seen=np.ones(frames.size, bool),
+        encoder=net.config.vision_encoder)
+    out = []
+    for sparse in (False, True):
+        seq = Sequence("s", tokenize(rec), 30.0)
+        attach_visual(seq, feats, sparse=sparse)
+        assert isinstance(seq.crop, SparseFrames) == sparse
+        out.append(fused_pass(net, [seq], [frames])[0][0])
+    np.testing.assert_array_equal(out[0], out[1])

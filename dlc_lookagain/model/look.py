@@ -17,7 +17,7 @@ import numpy as np
 from dlc_lookagain.io.record import PoseRecord
 from dlc_lookagain.model.pose_tokens import PoseTokens
 from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor, VisualFeatures
-from dlc_lookagain.model.windows import Sequence
+from dlc_lookagain.model.windows import Sequence, SparseFrames
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +43,19 @@ def look(record: PoseRecord, pose: PoseTokens, frames: np.ndarray, extractor: Fr
     return extractor.extract(Path(record.video_path), frames, centers, headings, sizes, progress=progress)
 
 
-def attach_visual(seq: Sequence, feats: VisualFeatures) -> Sequence:
-    """Store looked-at features on ``seq`` (dense float16 arrays; zeros where not looked)."""
+def attach_visual(seq: Sequence, feats: VisualFeatures, *, sparse: bool = False) -> Sequence:
+    """Store looked-at features on ``seq`` (float16; zeros where not looked).
+
+    ``sparse=True`` keeps only the looked-at rows (:class:`~dlc_lookagain.model.windows.SparseFrames`),
+    as inference does; training reads the features of every frame and keeps dense arrays.
+    """
     t, i = seq.n_frames, seq.n_individuals
     d = feats.feature_dim
+    new = SparseFrames if sparse else (lambda n, row, dtype: np.zeros((n, *row), dtype))
     if seq.crop is None or seq.crop.shape != (t, i, d):
-        seq.crop = np.zeros((t, i, d), np.float16)
+        seq.crop = new(t, (i, d), np.float16)
     if feats.context is not None and (seq.context is None or seq.context.shape != (t, d)):
-        seq.context = np.zeros((t, d), np.float16)
+        seq.context = new(t, (d,), np.float16)
     rows = feats.frames < t
     f = feats.frames[rows]
     seq.crop[f] = np.where(np.asarray(feats.valid[rows])[..., None], feats.animal[rows], 0)

@@ -18,7 +18,66 @@ from torch import Tensor
 
 from dlc_lookagain.model.pose_tokens import PoseTokens
 
-__all__ = ["Sequence", "Window", "collate", "visual_means", "tile", "stitch", "random_windows", "slice_sequence"]
+__all__ = ["Sequence", "SparseFrames", "Window", "collate", "visual_means", "tile", "stitch", "random_windows", "slice_sequence"]
+
+
+class SparseFrames:
+    """A (T, ...) float array stored only on the frames that were set; the others read as zeros.
+
+    At inference only ``top_k`` of the frames are looked at, so a dense (T, I, 1280) float16 array
+    would hold mostly zeros (0.8 GB per hour of a two-animal video, crops and context). This keeps
+    the looked-at rows only and answers the reads the model makes: ``a[frames]`` and
+    ``a[frames, animal]`` with ``frames`` a slice, a bool mask or integer indices.
+
+    Parameters
+    ----------
+    n_frames : int
+        T.
+    row_shape : tuple of int
+        Shape of one frame's row, e.g. ``(I, Dc)`` or ``(Dx,)``.
+    dtype : numpy dtype
+    """
+
+    def __init__(self, n_frames: int, row_shape: tuple[int, ...], dtype=np.float16):
+        self.shape = (int(n_frames), *(int(d) for d in row_shape))
+        self.dtype = np.dtype(dtype)
+        self._where = np.full(self.shape[0], -1, np.int64)  # frame -> row in _rows, -1 = zeros
+        self._rows = np.zeros((0, *self.shape[1:]), self.dtype)
+
+    @property
+    def n_stored(self) -> int:
+        """Frames that hold values."""
+        return int(self._rows.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._rows.nbytes + self._where.nbytes)
+
+    def __setitem__(self, frames, values) -> None:
+        frames = np.arange(self.shape[0])[frames].reshape(-1)
+        values = np.broadcast_to(np.asarray(values, self.dtype), (frames.size, *self.shape[1:]))
+        new = self._where[frames] < 0
+        if new.any():
+            # Unique new frames get rows at the end, in the order given (the last value of a repeat wins).
+            fresh = np.unique(frames[new])
+            self._where[fresh] = self._rows.shape[0] + np.arange(fresh.size)
+            self._rows = np.concatenate([self._rows, np.zeros((fresh.size, *self.shape[1:]), self.dtype)])
+        self._rows[self._where[frames]] = values
+
+    def __getitem__(self, key) -> np.ndarray:
+        frames, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        where = self._where[frames]  # (n,) for a slice, mask or index array; () for an int
+        rows = self._rows[(slice(None), *rest)] if rest else self._rows
+        if np.ndim(where) == 0:
+            return rows[where].copy() if where >= 0 else np.zeros(rows.shape[1:], self.dtype)
+        out = np.zeros((*np.shape(where), *rows.shape[1:]), self.dtype)
+        has = where >= 0
+        out[has] = rows[where[has]]
+        return out
+
+    def toarray(self) -> np.ndarray:
+        """The dense (T, ...) array."""
+        return self[:]
 
 
 @dataclass
@@ -30,9 +89,9 @@ class Sequence:
     name : str
     pose : PoseTokens
     fps : float
-    crop : float16 (T, I, Dc) or None
+    crop : float16 (T, I, Dc), SparseFrames or None
         Frozen vision features of each animal's crop (zeros where not computed).
-    context : float16 (T, Dx) or None
+    context : float16 (T, Dx), SparseFrames or None
         Frozen vision features of the context view.
     visual_available : bool (T,)
         Frames whose vision features were computed.
