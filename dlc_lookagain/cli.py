@@ -7,7 +7,6 @@ failed, 2 wrong command-line usage (argparse), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import sys
 import warnings
@@ -86,6 +85,24 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (see docs/cluster.md)")
 
 
+def _add_labeled_inputs(p: argparse.ArgumentParser, labels: bool) -> None:
+    """Inputs of train, pretrain and evaluate: the project, its labels, a subset of videos."""
+    p.add_argument("path", help="config.yaml, project folder, or one pose file")
+    if labels:
+        p.add_argument("--labels",
+                       help="a label file, or a folder of label files (default: beside the videos)")
+    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos")
+
+
+def _add_training_options(p: argparse.ArgumentParser, *, labels: bool, name: str, steps: int) -> None:
+    _add_labeled_inputs(p, labels)
+    _add_model_options(p, top_k=False)
+    p.add_argument("--name", default=name, help=f"file name of the saved model (default: {name})")
+    what = "training" if labels else "pretraining"
+    p.add_argument("--steps", type=_positive_int, default=steps, help=f"{what} steps (default {steps})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
 def _add_verbosity(p: argparse.ArgumentParser, default) -> None:
     p.add_argument("-v", "--verbose", action="count", default=default, help="more detail (-vv for debugging)")
     p.add_argument("-q", "--quiet", action="store_true", default=default,
@@ -102,13 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_verbosity(parser, argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # -v/-q work before and after the command; SUPPRESS keeps a subcommand from resetting them.
     verbosity = argparse.ArgumentParser(add_help=False)
     _add_verbosity(verbosity, argparse.SUPPRESS)
-    sub.add_parser = functools.partial(sub.add_parser, parents=[verbosity])
 
-    p = sub.add_parser("analyze", help="label behaviors in every analyzed video of a project",
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[verbosity], **kwargs)
+
+    p = command("analyze", help="label behaviors in every analyzed video of a project",
                        description="Find every analyzed video of the project, check the poses against the "
                        "videos, look at the most informative frames, and write behavior files "
                        "(<pose file>_behaviors.csv/.h5, _bouts.csv, _ethogram.png, _time_budget.png) beside "
@@ -125,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write these formats: boris (BORIS aggregated events), nwb (needs "
                    "pip install \"dlc_lookagain[nwb]\")")
 
-    p = sub.add_parser("export", help="write figures, BORIS/NWB files or a labeled video (analyzing first "
+    p = command("export", help="write figures, BORIS/NWB files or a labeled video (analyzing first "
                        "if needed)",
                        description="Write other formats from the behavior files of a project or pose file, "
                        "analyzing first the videos that are not analyzed yet. Also the step after "
@@ -141,42 +160,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p, top_k=False)
     _add_run_options(p)
 
-    p = sub.add_parser("inspect", help="read pose files and print what was found (nothing is written)",
+    p = command("inspect", help="read pose files and print what was found (nothing is written)",
                        description="Read the project or pose file and print one line per recording: "
                        "frames, fps, animals, bodyparts, missing keypoints, and the video used.")
     _add_input_options(p)
 
-    p = sub.add_parser("train", help="learn your behaviors from your own annotations",
+    p = command("train", help="learn your behaviors from your own annotations",
                        description="Train the behavior classifier (and the gate) on the label files found "
                        "beside your videos (<video>_labels.csv, BORIS exports, bout tables; see "
                        "docs/label_formats.md). The model is saved in <project>/lookagain/models/ and used "
                        "by analyze from then on.")
-    p.add_argument("path", help="config.yaml, project folder, or one pose file")
-    p.add_argument("--labels", help="a label file, or a folder of label files (default: beside the videos)")
-    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos")
+    _add_training_options(p, labels=True, name="behavior", steps=1200)
     p.add_argument("--behaviors", nargs="+", metavar="NAME", help="learn only these behaviors, in this order")
-    _add_model_options(p, top_k=False)
-    p.add_argument("--name", default="behavior", help="file name of the saved model (default: behavior)")
-    p.add_argument("--steps", type=_positive_int, default=1200, help="training steps (default 1200)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
-    p = sub.add_parser("pretrain", help="adapt the motion encoder to your videos (no labels needed)",
+    p = command("pretrain", help="adapt the motion encoder to your videos (no labels needed)",
                        description="Self-supervised pretraining on your project's poses (and a few video "
                        "frames). Optional: train on top of it with 'train --model <saved file>'.")
-    p.add_argument("path", help="config.yaml, project folder, or one pose file")
-    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos")
-    _add_model_options(p, top_k=False)
-    p.add_argument("--name", default="pretrained", help="file name of the saved model (default: pretrained)")
-    p.add_argument("--steps", type=_positive_int, default=600, help="pretraining steps (default 600)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_training_options(p, labels=False, name="pretrained", steps=600)
 
-    p = sub.add_parser("evaluate", help="score a model against your labels (per-behavior F1, confusion)",
+    p = command("evaluate", help="score a model against your labels (per-behavior F1, confusion)",
                        description="Run the model as analyze would on every video that has a label file and "
                        "print precision, recall and F1 per behavior and a confusion matrix; they are also "
                        "written to <project>/lookagain/evaluation/. Use videos the model was not trained on.")
-    p.add_argument("path", help="config.yaml, project folder, or one pose file")
-    p.add_argument("--labels", help="a label file, or a folder of label files (default: beside the videos)")
-    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos")
+    _add_labeled_inputs(p, labels=True)
     _add_model_options(p)
     return parser
 

@@ -166,15 +166,12 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
     from dlc_lookagain.errors import PoseFormatError
     from dlc_lookagain.io.labels import read_labels
     from dlc_lookagain.model.vision import FeatureCache
-    from dlc_lookagain.pipeline import predict_recording, read_inputs, resolve_model
+    from dlc_lookagain.pipeline import check_top_k, predict_recording, read_inputs, resolve_model
     from dlc_lookagain.project_training import find_label_file, project_folder
 
-    if not 0.0 <= float(top_k) <= 1.0:
-        raise ValueError(f"top_k must be a fraction within [0, 1], got {top_k}")
+    top_k = check_top_k(top_k)
     records = read_inputs(config_path, videos, progress=progress)
     net, manifest = resolve_model(config_path, model)
-    if net.head is None:
-        raise ValueError("the model has no behavior classes; train it with dlc_lookagain.train first")
     model_behaviors = list(net.config.behaviors)
     folder = project_folder(config_path)
     cache = FeatureCache(folder / "lookagain" / "vision-cache")

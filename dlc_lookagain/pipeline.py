@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from dlc_lookagain.errors import PoseFormatError
-from dlc_lookagain.io.main import load_pose
+from dlc_lookagain.io.main import load_pose, load_project
 from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,13 @@ class RecordingSummary:
         )
 
     @classmethod
+    def failed(cls, pose_file: Path, error: str, seconds: float = 0.0) -> "RecordingSummary":
+        """A recording that could not be analyzed (``error`` says why)."""
+        return cls(pose_file=Path(pose_file), video=None, n_frames=0, fps=None, individuals=[], n_bodyparts=0,
+                   missing_fraction=float("nan"), video_scale=1.0, annotations_written=False, outputs={},
+                   error=error, seconds=seconds)
+
+    @classmethod
     def from_outputs(cls, pose_file: Path, meta: dict, outputs: dict) -> "RecordingSummary":
         """A summary of a recording whose outputs are up to date, from their metadata only."""
         video = meta.get("video_path")
@@ -141,6 +148,13 @@ class RecordingJob:
 
             return load_analyzed_video(self.pair, self.project, tolerance=self.tolerance)
         return load_pose(self.pose_file, video=self.video, tolerance=self.tolerance)
+
+
+def check_top_k(top_k: float) -> float:
+    """``top_k`` as a float, or a ValueError when it is not a fraction of frames."""
+    if not 0.0 <= float(top_k) <= 1.0:
+        raise ValueError(f"top_k must be a fraction within [0, 1], got {top_k}")
+    return float(top_k)
 
 
 def _is_project(path: Path) -> bool:
@@ -190,29 +204,21 @@ def read_inputs(path: str | Path, videos=None, *, progress: bool = True, **where
     """Read every recording ``analyze`` would process.
 
     ``path`` and ``where`` (``videotype``, ``destfolder``, ``shuffle``, ``filtered``,
-    ``track_method``) as in :func:`plan_recordings`. Recordings whose pose or video cannot be
-    used are reported in the log and skipped, so one bad file does not stop a night's batch;
-    if none can be read, the first error is raised.
+    ``track_method``) as in :func:`plan_recordings`. Recordings of a project whose pose or video
+    cannot be used are reported in the log and skipped, so one bad file does not stop a night's
+    batch; if none can be read, the first error is raised.
     """
-    from tqdm.auto import tqdm
-
-    jobs = plan_recordings(path, videos, **where)
-    records, errors = [], []
-    for job in tqdm(jobs, desc="reading poses", unit="video", disable=not progress or len(jobs) < 2):
-        try:
-            records.append(job.load())
-        except PoseFormatError as exc:
-            logger.error("%s (skipped)", exc)
-            errors.append(exc)
-    if not records:
-        raise errors[0]
-    return records
+    path = Path(path).expanduser()
+    if _is_project(path):
+        return load_project(path, videos, on_error="skip", progress=progress, **where)
+    video = videos[0] if isinstance(videos, (list, tuple)) and videos else videos
+    return [load_pose(path, video=video)]
 
 
 def _project_model_dir(path: Path) -> Path:
-    path = Path(path).expanduser()
-    folder = path if path.is_dir() else path.parent
-    return folder / "lookagain" / "models"
+    from dlc_lookagain.project_training import project_folder
+
+    return project_folder(path) / "lookagain" / "models"
 
 
 def trained_models(path: str | Path) -> list[Path]:
@@ -241,7 +247,15 @@ def resolve_model(path: str | Path, model=None):
     bundled weights.
 
     Returns ``(model, manifest)``; ``manifest["path"]`` is the model file when there is one.
+    Raises ValueError when the model has no behavior classes (a pretrained encoder).
     """
+    net, manifest = _find_model(path, model)
+    if net.head is None:
+        raise ValueError("the model has no behavior classes; train it with dlc_lookagain.train first")
+    return net, manifest
+
+
+def _find_model(path: str | Path, model=None):
     from dlc_lookagain.model.lookagain import LookAgainModel, load_model
     from dlc_lookagain.project_training import bundled_model_path, load_default_model
 
@@ -360,8 +374,10 @@ def _wanted_extras(job: RecordingJob, options: AnalyzeOptions) -> dict[str, Path
     return {k: paths[k] for k in wanted}
 
 
-def recording_status(job: RecordingJob, options: AnalyzeOptions) -> tuple[str, dict, dict]:
-    """``(status, outputs, metadata)`` of a recording's behavior files.
+def recording_status(job: RecordingJob, options: AnalyzeOptions) -> tuple[str, dict, dict, dict]:
+    """``(status, outputs, metadata, fingerprint)`` of a recording's behavior files.
+
+    ``fingerprint`` is that of the current inputs (what new outputs would record).
 
     status is ``"new"`` (no outputs), ``"current"`` (outputs made from the same inputs),
     ``"stale"`` (made from other inputs: pose file, model, top_k or min_bout_s changed),
@@ -370,18 +386,19 @@ def recording_status(job: RecordingJob, options: AnalyzeOptions) -> tuple[str, d
     from dlc_lookagain.io.annotations import output_paths_for, read_output_metadata
 
     paths = output_paths_for(job.pose_file, options.destfolder)
+    fingerprint = _fingerprint(job.pose_file, options)
     existing = [p for p in paths.values() if p.exists()]
     if not existing:
-        return "new", paths, {}
+        return "new", paths, {}, fingerprint
     if len(existing) < len(paths):
-        return "incomplete", paths, {}
+        return "incomplete", paths, {}, fingerprint
     try:
         meta = read_output_metadata(paths["behaviors_h5"])
     except PoseFormatError:
-        return "stale", paths, {}
-    if meta.get("inputs") != _fingerprint(job.pose_file, options):
-        return "stale", paths, meta
-    return "current", paths, meta
+        return "stale", paths, {}, fingerprint
+    if meta.get("inputs") != fingerprint:
+        return "stale", paths, meta, fingerprint
+    return "current", paths, meta, fingerprint
 
 
 def _changed(old: dict, new: dict) -> str:
@@ -507,7 +524,7 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
 
         torch.set_num_threads(options.torch_threads)
     try:
-        status, paths, meta = recording_status(job, options)
+        status, paths, meta, fingerprint = recording_status(job, options)
         extras = _wanted_extras(job, options)
         keep = status == "current" or (status == "stale" and not options.recompute_changed)
         if keep and not options.overwrite:
@@ -522,7 +539,6 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
         rec = job.load()
         summary = RecordingSummary.from_record(rec)
         net = _worker_model(model_ref)
-        fingerprint = _fingerprint(job.pose_file, options)
         # Every earlier extra (figures, exports, labeled video), asked for or not, belongs to the
         # outputs being replaced: none may stay beside the new files.
         every_extra = list(extra_output_paths(job.pose_file, options.destfolder).values())
@@ -571,10 +587,7 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
         return summary
     except (PoseFormatError, FileNotFoundError, FileExistsError, OSError) as exc:
         logger.error("%s (skipped)", exc)
-        return RecordingSummary(pose_file=job.pose_file, video=None, n_frames=0, fps=None, individuals=[],
-                                n_bodyparts=0, missing_fraction=float("nan"), video_scale=1.0,
-                                annotations_written=False, outputs={}, error=str(exc),
-                                seconds=time.perf_counter() - t0)
+        return RecordingSummary.failed(job.pose_file, str(exc), time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------- many recordings
@@ -767,8 +780,7 @@ def analyze(
     PoseFormatError
         The project cannot be read, or no recording could be analyzed (the first error).
     """
-    if not 0.0 <= float(top_k) <= 1.0:
-        raise ValueError(f"top_k must be a fraction within [0, 1], got {top_k}")
+    top_k = check_top_k(top_k)
     exports = tuple(exports or ())
     unknown = [e for e in exports if e not in EXPORTS]
     if unknown:
@@ -788,8 +800,6 @@ def analyze(
     workspace = absolute_path(workspace)
     destfolder = absolute_path(Path(destfolder).expanduser()) if destfolder is not None else None
     net, manifest = resolve_model(workspace, model)
-    if net.head is None:
-        raise ValueError("the model has no behavior classes; train it with dlc_lookagain.train first")
 
     model_ref = manifest["path"] if manifest.get("path") and not isinstance(model, LookAgainModel) else net
     _WORKER_MODELS.clear()

@@ -268,14 +268,6 @@ def _prepare_inputs(where: Path | None, labels_obj, video, has_changes, tmp: Pat
     return inputs
 
 
-def _failed_summary(shown: Path, error: str):
-    from dlc_lookagain.pipeline import RecordingSummary
-
-    return RecordingSummary(pose_file=shown, video=None, n_frames=0, fps=None, individuals=[], n_bodyparts=0,
-                            missing_fraction=float("nan"), video_scale=1.0, annotations_written=False,
-                            outputs={}, error=error)
-
-
 def export_from_labels(
     labels_or_path,
     video=None,
@@ -349,10 +341,9 @@ def export_from_labels(
     ``<name>.<NNN>_<video stem>_behaviors.csv`` ..., whose ``.behaviors.slp`` holds that video's
     labels and events.
     """
-    from dlc_lookagain.pipeline import analyze
+    from dlc_lookagain.pipeline import RecordingSummary, analyze, check_top_k
 
-    if not 0.0 <= float(top_k) <= 1.0:
-        raise ValueError(f"top_k must be a fraction within [0, 1], got {top_k}")
+    check_top_k(top_k)  # before a temporary copy of the labels is written
     where, labels_obj = _as_source(labels_or_path, labels_path)
     if labels_obj is None:
         from dlc_lookagain.io.main import detect_pose_format
@@ -395,7 +386,7 @@ def export_from_labels(
                     raise PoseFormatError(shown, problem) from exc
                 error = PoseFormatError(shown, f"{item.path.stem}: {problem}")
                 logger.error("%s (skipped)", error)
-                summaries.append(_failed_summary(shown, str(error)))
+                summaries.append(RecordingSummary.failed(shown, str(error)))
                 continue
             for summary in result:
                 if item.temporary:
