@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,6 @@ import pytest
 import dlc_lookagain
 from dlc_lookagain.evaluation import score_predictions
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_project"
 
 
 def test_scores_of_known_predictions():
@@ -40,9 +38,9 @@ def test_undefined_f1_is_nan_not_zero():
     assert macro == 0.0
 
 
-def test_evaluate_sample_project(tmp_path, torch_one_thread):
+def test_evaluate_sample_project(tmp_path, sample_project, torch_one_thread):
     project = tmp_path / "p"
-    shutil.copytree(SAMPLE, project)
+    shutil.copytree(sample_project, project)
     before = sorted(p.name for p in (project / "videos").iterdir())
     report = dlc_lookagain.evaluate(project / "config.yaml", top_k=0.1, progress=False)
     assert len(report.recordings) == 2
@@ -60,9 +58,9 @@ def test_evaluate_sample_project(tmp_path, torch_one_thread):
     assert "macro F1" in str(report)
 
 
-def test_evaluate_without_labels_says_where_it_looked(tmp_path):
+def test_evaluate_without_labels_says_where_it_looked(tmp_path, sample_project):
     project = tmp_path / "p"
-    shutil.copytree(SAMPLE, project)
+    shutil.copytree(sample_project, project)
     for f in project.glob("videos/*label*"):
         f.unlink()
     with pytest.raises(FileNotFoundError, match="_labels.csv"):

@@ -268,16 +268,15 @@ def test_copied_project_reads_its_own_videos_not_the_originals(openfield_project
     assert rec.source.parent == copy / "videos"
 
 
-def test_copied_project_reads_its_own_outputs_not_those_beside_the_original_video(tmp_path):
+def test_copied_project_reads_its_own_outputs_not_those_beside_the_original_video(tmp_path, sample_project):
     """A project copied without its videos: the videos are found at the stored paths, but the pose
     files (and so every output) must be the copy's."""
     import shutil
 
     from dlc_lookagain.io.project import find_analyzed_videos, read_dlc_config
 
-    sample = Path(__file__).resolve().parents[1] / "sample_project"
     original = tmp_path / "original"
-    shutil.copytree(sample, original)
+    shutil.copytree(sample_project, original)
     config = original / "config.yaml"
     import yaml
 

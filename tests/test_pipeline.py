@@ -16,14 +16,13 @@ from dlc_lookagain.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.annotations import read_output_metadata
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_project"
 STEM = "DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el"
 
 
 @pytest.fixture
-def project(tmp_path) -> Path:
+def project(tmp_path, sample_project) -> Path:
     dest = tmp_path / "project"
-    shutil.copytree(SAMPLE, dest)
+    shutil.copytree(sample_project, dest)
     return dest
 
 

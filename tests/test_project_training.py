@@ -28,9 +28,9 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory, sample_project) -> Path:
     dst = tmp_path_factory.mktemp("proj") / "sample_project"
-    shutil.copytree(SAMPLE, dst)
+    shutil.copytree(sample_project, dst)
     return dst
 
 
@@ -118,9 +118,9 @@ def test_pretrain_on_project(project):
     assert manifest["kind"] == "pretrained" and "masked" in manifest["final_losses"]
 
 
-def test_train_without_labels_says_what_it_looked_for(tmp_path):
+def test_train_without_labels_says_what_it_looked_for(tmp_path, sample_project):
     dst = tmp_path / "p"
-    shutil.copytree(SAMPLE, dst)
+    shutil.copytree(sample_project, dst)
     for f in (dst / "videos").glob("*label*"):
         f.unlink()
     with pytest.raises(FileNotFoundError, match="_labels.csv"):
