@@ -1,6 +1,6 @@
 """The LookAgain keypoint path as a method of the real-label benchmark (``benchmarks/real_labels.py``).
 
-Row ``lookagain-keypoints``: the bundled LookAgain model (``dlc_lookagain/model/weights/
+Row ``lookagain-neural``: the bundled LookAgain model (``dlc_lookagain/model/weights/
 lookagain-generated.pt``, trained on generated data only) adapted per cross-validation fold to the
 recording's human labels, run at look budget 0 (keypoints only: these recordings' videos are never
 opened, no vision feature exists, so fusion always falls back to its "nothing seen" token).
@@ -229,7 +229,7 @@ def predict(model: LookAgainModel, seq: Sequence) -> tuple[np.ndarray, np.ndarra
 
 
 def lookagain_method(fold: Fold, settings: Settings = DEFAULT_SETTINGS) -> Prediction:
-    """The ``lookagain-keypoints`` row: train on the fold's training frames, predict every frame."""
+    """The ``lookagain-neural`` row: train on the fold's training frames, predict every frame."""
     t0 = time.perf_counter()
     with _torch_threads(settings.threads):
         model, seqs = train_fold(fold, settings)

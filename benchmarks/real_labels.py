@@ -65,7 +65,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -89,15 +89,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
 #: Behavior names (lowercase substrings) that the immobility rule applies to.
 IMMOBILITY_WORDS = ("freez", "immob")
+#: The forest trains on every n-th frame of a several-session dataset (see :func:`forest_method`).
+FOREST_STRIDE = 3
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where one labeled recording lives inside the shared data folder."""
+    """Where one labeled recording (or several sessions: ``sessions``) lives in the shared data folder.
+
+    A dataset of several sessions is scored leave-one-session-out instead of by blocked folds.
+    ``fps`` is used when neither the pose nor the label file gives one.
+    """
 
     pose: str
     labels: str
     note: str
+    sessions: tuple[tuple[str, str], ...] = ()
+    fps: float | None = None
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -113,6 +121,15 @@ DATASETS: dict[str, DatasetSpec] = {
         note="2 mice; BORIS interact labels for subject adult only -> scored on the adult's rows, "
         "social features use the juvenile",
     ),
+    "rat-aggression": DatasetSpec(
+        pose="", labels="",
+        sessions=tuple(
+            (f"rat_aggression/dlc_csv/{n}DLC_dlcrnetms5_DLC_ratJan24shuffle1_5000_el_filtered.csv",
+             f"rat_aggression/annotations/{n}_annot.txt") for n in (1, 8, 24, 40)),
+        fps=30.0,
+        note="2 rats, 4 sessions, leave-one-session-out; Caltech Behavior Annotator bouts (dyadic: both "
+        "rats get the session's label); fps undocumented, 30 assumed as the source's code does",
+    ),
 }
 
 
@@ -124,6 +141,7 @@ class Dataset:
     record: PoseRecord
     labels: BehaviorLabels
     note: str
+    segments: tuple[int, ...] = ()  # first frame of every session after the first (several sessions)
 
 
 @dataclass(frozen=True)
@@ -167,6 +185,7 @@ class Fold:
     train_annotated: np.ndarray
     train: np.ndarray
     test: np.ndarray
+    segments: tuple[int, ...] = ()
 
 
 class Prediction(NamedTuple):
@@ -196,17 +215,65 @@ def shared_data_dir() -> Path | None:
 
 
 def load_dataset(name: str, shared: Path) -> Dataset:
-    """Read one of :data:`DATASETS`; the record's fps comes from the label file when missing."""
+    """Read one of :data:`DATASETS`; the record's fps comes from the label file when missing.
+
+    Sessions of a several-session dataset are joined along time into one record (same animals and
+    bodyparts); ``Dataset.segments`` says where each session starts, and every method must compute
+    its features per session (:func:`per_session`).
+    """
     spec = DATASETS[name]
-    record = load_pose(shared / spec.pose, video=False)
-    labels = read_labels(shared / spec.labels, n_frames=record.n_frames, fps=record.fps,
-                         individuals=record.individuals)
-    if record.fps is None:
-        if labels.fps is None:
-            raise ValueError(f"{name}: neither the pose nor the label file gives the frame rate")
-        logger.info("%s: pose file has no fps; using %.4g fps from the label file", name, labels.fps)
-        record = dataclasses.replace(record, fps=labels.fps)
-    return Dataset(name, record, labels, spec.note)
+    pairs = spec.sessions or ((spec.pose, spec.labels),)
+    records, label_sets = [], []
+    for pose, labels_file in pairs:
+        record = load_pose(shared / pose, video=False)
+        labels = read_labels(shared / labels_file, n_frames=record.n_frames, fps=record.fps,
+                             individuals=record.individuals)
+        if record.fps is None:
+            fps = labels.fps or spec.fps
+            if fps is None:
+                raise ValueError(f"{name}: neither the pose nor the label file gives the frame rate")
+            logger.info("%s: pose file has no fps; using %.4g fps (%s)", name, fps,
+                        "label file" if labels.fps else "dataset note")
+            record = dataclasses.replace(record, fps=fps)
+        records.append(record)
+        label_sets.append(labels)
+    if len(records) == 1:
+        return Dataset(name, records[0], label_sets[0], spec.note)
+    first = records[0]
+    for r, lab in zip(records, label_sets):
+        if r.individuals != first.individuals or r.bodyparts != first.bodyparts:
+            raise ValueError(f"{name}: sessions differ in animals or bodyparts")
+        if lab.behaviors != label_sets[0].behaviors:
+            raise ValueError(f"{name}: sessions differ in behaviors")
+    record = dataclasses.replace(
+        first, keypoints=np.concatenate([r.keypoints for r in records]),
+        confidence=np.concatenate([r.confidence for r in records]), n_video_frames=None, frame_names=None)
+    labels = dataclasses.replace(label_sets[0], present=np.concatenate([lab.present for lab in label_sets]),
+                                 annotated=np.concatenate([lab.annotated for lab in label_sets]))
+    starts = tuple(int(v) for v in np.cumsum([r.n_frames for r in records])[:-1])
+    return Dataset(name, record, labels, spec.note, segments=starts)
+
+
+def session_bounds(n_frames: int, segments: Sequence[int]) -> list[tuple[int, int]]:
+    """``(start, stop)`` frames of every session of a joined record."""
+    edges = [0, *segments, n_frames]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def per_session(fn, record: PoseRecord, segments: Sequence[int]):
+    """``fn(record)`` on every session of a joined record, outputs joined along time (axis 0).
+
+    ``fn`` returns an array or a tuple whose first item is the array (e.g. ``(features, names)``).
+    """
+    if not segments:
+        return fn(record)
+    outs = []
+    for lo, hi in session_bounds(record.n_frames, segments):
+        part = dataclasses.replace(record, keypoints=record.keypoints[lo:hi], confidence=record.confidence[lo:hi])
+        outs.append(fn(part))
+    if isinstance(outs[0], tuple):
+        return (np.concatenate([o[0] for o in outs]), *outs[0][1:])
+    return np.concatenate(outs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -222,6 +289,8 @@ def speed_threshold_method(fold: Fold, point: str = "centroid") -> Prediction:
     for c, name in enumerate(fold.behaviors):
         if not any(word in name.lower() for word in IMMOBILITY_WORDS):
             continue
+        if fold.segments:
+            continue  # the rule is for one recording's immobility; no several-session freezing set
         rule = baselines.speed_threshold_baseline(
             fold.record, fold.train_present[..., c], fold.train_annotated, point=point
         )
@@ -237,11 +306,23 @@ def head_speed_threshold_method(fold: Fold) -> Prediction:
 
 def forest_method(fold: Fold, min_bout_s: float | str = "cv") -> Prediction:
     """SimBA-style forest on :func:`baselines.keypoint_features`; threshold and minimum bout
-    length (one of ``baselines.MIN_BOUT_CANDIDATES_S``, 0 included) chosen by inner blocked CV."""
-    forest = baselines.SimbaForest(fps=fold.record.fps, min_bout_s=min_bout_s, random_state=SEED)
-    forest.fit(fold.features, fold.train_present, fold.train_annotated, fold.behaviors)
+    length (one of ``baselines.MIN_BOUT_CANDIDATES_S``, 0 included) chosen by inner blocked CV.
+
+    On a several-session dataset (72k labeled animal-frames per fold) it trains on every
+    :data:`FOREST_STRIDE`-th frame with 100 trees, as ``accuracy.py`` does for the same reason:
+    200 full-depth trees per behavior took 15 min per behavior and fold.
+    """
+    annotated = fold.train_annotated
+    kwargs = {}
+    if fold.segments:
+        annotated = annotated & (np.arange(annotated.shape[0]) % FOREST_STRIDE == 0)[:, None]
+        kwargs = {"n_estimators": 100, "inner_n_estimators": 50}
+    forest = baselines.SimbaForest(fps=fold.record.fps, min_bout_s=min_bout_s, random_state=SEED, **kwargs)
+    forest.fit(fold.features, fold.train_present & annotated[..., None], annotated, fold.behaviors)
     proba = forest.predict_proba(fold.features)
-    return Prediction(proba, forest.predict(fold.features, proba))
+    bounds = session_bounds(fold.record.n_frames, fold.segments)
+    decision = np.concatenate([forest.predict(fold.features[lo:hi], proba[lo:hi]) for lo, hi in bounds])
+    return Prediction(proba, decision)
 
 
 def forest_no_bouts_method(fold: Fold) -> Prediction:
@@ -257,9 +338,40 @@ def _lookagain_module():
     return lookagain_real
 
 
-def lookagain_method(fold: Fold) -> Prediction:
-    """The LookAgain keypoint path (:mod:`lookagain_real`; torch is imported only when it runs)."""
+def lookagain_neural_method(fold: Fold) -> Prediction:
+    """The end-to-end network head of earlier versions (:mod:`lookagain_real`; torch is imported
+    only when it runs); ``train(decision="neural")`` in the product."""
     return _lookagain_module().lookagain_method(fold)
+
+
+_BANK_CACHE: dict = {}
+
+
+def _feature_bank(fold: Fold):
+    from dlc_lookagain.features import feature_bank
+
+    key = (fold.dataset, id(fold.record))
+    if key not in _BANK_CACHE:
+        _BANK_CACHE.clear()
+        _BANK_CACHE[key] = per_session(feature_bank, fold.record, fold.segments)
+    return _BANK_CACHE[key]
+
+
+def lookagain_method(fold: Fold, seed: int = SEED) -> Prediction:
+    """What ``dlc_lookagain.train`` fits (its default decision layer): the feature bank and boosted
+    trees, thresholds and minimum bouts by blocked out-of-fold CV inside the fold's training frames
+    (leave-one-session-out over the training sessions when there are several)."""
+    from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer
+
+    x, names = _feature_bank(fold)
+    fps = float(fold.record.fps)
+    bounds = session_bounds(fold.record.n_frames, fold.segments)
+    samples = [LabeledFeatures(x[lo:hi], fold.train_present[lo:hi], fold.train_annotated[lo:hi], fps)
+               for lo, hi in bounds if fold.train_annotated[lo:hi].any()]
+    layer = fit_decision_layer(samples, fold.behaviors, names, seed=seed)
+    proba = layer.predict_proba(x)
+    decision = np.concatenate([layer.decide(proba[lo:hi], fps) for lo, hi in bounds])
+    return Prediction(np.nan_to_num(proba, nan=0.0), decision)
 
 
 def default_methods() -> dict[str, Method]:
@@ -273,13 +385,14 @@ def default_methods() -> dict[str, Method]:
 
 def main_methods() -> dict[str, Method]:
     """What ``python benchmarks/real_labels.py`` runs without ``--methods``: the baselines and
-    the LookAgain keypoint path (9.6 of the 10.5 minutes of a run on 2 shared cores)."""
-    return {**default_methods(), "lookagain-keypoints": lookagain_method}
+    LookAgain's decision layer as ``train`` fits it."""
+    return {**default_methods(), "lookagain": lookagain_method}
 
 
 def all_methods() -> dict[str, Method]:
     """Every method of this file (``--methods`` choices)."""
-    return {**main_methods(), "simba-forest-nobouts": forest_no_bouts_method}
+    return {**main_methods(), "simba-forest-nobouts": forest_no_bouts_method,
+            "lookagain-neural": lookagain_neural_method}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -315,8 +428,13 @@ def make_folds(data: Dataset, features: np.ndarray, feature_names, *, k: int = 5
     """The :class:`Fold` of each blocked test block of a dataset (test labels hidden)."""
     record, labels = data.record, data.labels
     folds = []
-    for index, (train_idx, test_idx) in enumerate(
-            baselines.blocked_folds(record.n_frames, k, fps=record.fps, gap_s=gap_s)):
+    if data.segments:  # several sessions: leave one session out
+        frames = np.arange(record.n_frames)
+        splits = [(frames[(frames < lo) | (frames >= hi)], frames[lo:hi])
+                  for lo, hi in session_bounds(record.n_frames, data.segments)]
+    else:
+        splits = baselines.blocked_folds(record.n_frames, k, fps=record.fps, gap_s=gap_s)
+    for index, (train_idx, test_idx) in enumerate(splits):
         train = np.zeros(record.n_frames, dtype=bool)
         train[train_idx] = True
         test = np.zeros(record.n_frames, dtype=bool)
@@ -327,7 +445,7 @@ def make_folds(data: Dataset, features: np.ndarray, feature_names, *, k: int = 5
             feature_names=list(feature_names), behaviors=list(labels.behaviors),
             individuals=list(record.individuals),
             train_present=labels.present & train_annotated[:, :, None],
-            train_annotated=train_annotated, train=train, test=test,
+            train_annotated=train_annotated, train=train, test=test, segments=data.segments,
         ))
     return folds
 
@@ -384,7 +502,7 @@ def run(
         data = load_dataset(name, shared)
         record, labels = data.record, data.labels
         t0 = time.perf_counter()
-        features, feature_names = baselines.keypoint_features(record)
+        features, feature_names = per_session(baselines.keypoint_features, record, data.segments)
         features_s = time.perf_counter() - t0
         logger.info("%s: %d features x %d frames x %d animals in %.2f s", name, len(feature_names),
                     record.n_frames, record.n_individuals, features_s)
@@ -489,8 +607,8 @@ def main(argv: list[str] | None = None) -> int:
              format_table(df), ""]
     for name, sub in df.groupby("dataset", sort=False):
         lines.append(f"{name}: {sub['note'].iloc[0]}; features {sub['features_s'].iloc[0]:.2f} s")
-    if lookagain_method in methods.values():
-        lines.append(f"lookagain-keypoints: {_lookagain_module().DEFAULT_SETTINGS}")
+    if lookagain_neural_method in methods.values():
+        lines.append(f"lookagain-neural: {_lookagain_module().DEFAULT_SETTINGS}")
     lines.append("precision/recall/F1: mean ± sample std over folds with a defined value ('folds' = how many);"
                  " F1 pooled: all test folds' predictions together; runtime: method fit+predict over all folds.")
     lines.append(f"total wall time {total:.1f} s")

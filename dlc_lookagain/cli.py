@@ -65,7 +65,24 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="use DLC's raw output even where a _filtered file exists")
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def _add_fps_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fps", type=_positive_float, metavar="FPS",
+                   help="frame rate of the recordings; needed when DLC outputs are used without their videos "
+                   "(a DLC csv/h5 stores none: 30 is assumed, with a warning)")
+
+
 def _add_model_options(p: argparse.ArgumentParser, top_k: bool = True) -> None:
+    _add_fps_option(p)
     if top_k:
         p.add_argument("--top-k", type=_fraction, default=0.25, metavar="FRACTION",
                        help="fraction of frames the video is looked at (0 = keypoints only, 1 = every frame; "
@@ -166,12 +183,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_options(p)
 
     p = command("train", help="learn your behaviors from your own annotations",
-                       description="Train the behavior classifier (and the gate) on the label files found "
+                       description="Train the behavior classifier on the label files found "
                        "beside your videos (<video>_labels.csv, BORIS exports, bout tables; see "
                        "docs/label_formats.md). The model is saved in <project>/lookagain/models/ and used "
-                       "by analyze from then on.")
+                       "by analyze from then on. Every decision threshold is chosen by cross-validation across your labeled videos, and the cross-validated F1 per behavior is printed: what to expect on a new video.")
     _add_training_options(p, labels=True, name="behavior", steps=1200)
     p.add_argument("--behaviors", nargs="+", metavar="NAME", help="learn only these behaviors, in this order")
+    p.add_argument("--decision", choices=["boosted", "neural"], default="boosted",
+                   help="decision layer: boosted trees over the feature bank, thresholds by cross-validation "
+                   "(default, measured best), or the network head of earlier versions (uses --steps)")
+    p.add_argument("--encoder", action="store_true",
+                   help="also offer the motion encoder's embedding to the trees (used per behavior only where "
+                   "it raises the cross-validated F1)")
+    p.add_argument("--folds", type=_positive_int, default=5,
+                   help="cross-validation folds (recordings held out whole when there are several; default 5)")
 
     p = command("pretrain", help="adapt the motion encoder to your videos (no labels needed)",
                        description="Self-supervised pretraining on your project's poses (and a few video "
@@ -252,6 +277,7 @@ def _run(args) -> int:
             outputs = dict(figures="figures" in to, labeled_video="video" in to,
                            exports=[e for e in ("boris", "nwb") if e in to])
         common = dict(top_k=args.top_k, model=args.model, overwrite=args.overwrite, min_bout_s=args.min_bout,
+                      fps=args.fps,
                       n_workers=args.n_workers, scheduler=args.scheduler, progress=progress,
                       recompute_changed=args.command == "analyze", **outputs)
         inputs = _input_kwargs(args)
@@ -269,7 +295,8 @@ def _run(args) -> int:
         from dlc_lookagain.project_training import train
 
         path = train(args.path, args.labels, videos=args.videos, behaviors=args.behaviors, model=args.model,
-                     name=args.name, steps=args.steps, seed=args.seed, progress=progress)
+                     name=args.name, steps=args.steps, seed=args.seed, progress=progress, fps=args.fps,
+                     decision=args.decision, encoder=args.encoder, folds=args.folds)
         sys.stdout.write(f"model saved: {path}\n")
         return EXIT_OK
     if args.command == "pretrain":
@@ -283,7 +310,7 @@ def _run(args) -> int:
         from dlc_lookagain.evaluation import evaluate
 
         report = evaluate(args.path, args.labels, videos=args.videos, model=args.model, top_k=args.top_k,
-                          progress=progress)
+                          progress=progress, fps=args.fps)
         sys.stdout.write(str(report) + "\n")
         for path in report.paths.values():
             sys.stdout.write(f"written: {path}\n")

@@ -133,7 +133,7 @@ def _write(report: EvaluationReport, folder: Path, name: str, summary: dict) -> 
 
 
 def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float = 0.25, write: bool = True,
-             progress: bool = True) -> EvaluationReport:
+             fps: float | None = None, progress: bool = True) -> EvaluationReport:
     """Score a model against your own labels, as ``analyze`` would run it.
 
     Parameters
@@ -149,6 +149,8 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
         Default: the model ``analyze`` would use (newest trained for the project, else bundled).
     top_k : float
         Fraction of frames looked at, as in ``analyze``.
+    fps : float, optional
+        Frame rate of the recordings (see :func:`dlc_lookagain.train`).
     write : bool
         Write ``<project>/lookagain/evaluation/<model>_top<k>_per_behavior.csv``, ``_confusion.csv``
         and ``.json``.
@@ -165,6 +167,7 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
     """
     from dlc_lookagain.errors import PoseFormatError
     from dlc_lookagain.io.labels import read_labels
+    from dlc_lookagain.io.record import resolve_fps
     from dlc_lookagain.model.vision import FeatureCache
     from dlc_lookagain.pipeline import check_top_k, predict_recording, read_inputs, resolve_model
     from dlc_lookagain.project_training import find_label_file, project_folder
@@ -182,7 +185,10 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
         if label_file is None:
             logger.info("%s: no label file found; not evaluated", rec.source.name)
             continue
-        lab = read_labels(label_file, n_frames=rec.n_frames, fps=rec.fps, individuals=rec.individuals)
+        lab = read_labels(label_file, n_frames=rec.n_frames, fps=fps or rec.fps, individuals=rec.individuals)
+        if str(label_file) in {str(p) for p in manifest.get("label_files", [])}:
+            logger.warning("%s: the model was trained on these labels; its score here measures memory, not "
+                           "how it does on a new recording (the manifest's cv_f1 does that)", label_file.name)
         common = [b for b in model_behaviors if b in lab.behaviors]
         missing = [b for b in lab.behaviors if b not in model_behaviors]
         if missing:
@@ -192,7 +198,7 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
                                   f"({model_behaviors}); train a model on these labels first")
         shared = common if shared is None else [b for b in shared if b in common]
         prediction, extractor = predict_recording(rec, net, top_k, extractor=extractor, cache=cache,
-                                                  progress=progress)
+                                                  progress=progress, fps=resolve_fps(rec, fps, label_fps=lab.fps))
         rows = lab.annotated & ~np.isnan(prediction.probabilities[..., 0])  # (T, I)
         idx = [model_behaviors.index(b) for b in common]
         lab_idx = [lab.behaviors.index(b) for b in common]

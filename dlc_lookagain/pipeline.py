@@ -31,7 +31,7 @@ import numpy as np
 
 from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.main import load_pose, load_project
-from dlc_lookagain.io.record import PoseRecord
+from dlc_lookagain.io.record import PoseRecord, resolve_fps
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def resolve_model(path: str | Path, model=None):
     Raises ValueError when the model has no behavior classes (a pretrained encoder).
     """
     net, manifest = _find_model(path, model)
-    if net.head is None:
+    if net.head is None and getattr(net, "decision", None) is None:
         raise ValueError("the model has no behavior classes; train it with dlc_lookagain.train first")
     return net, manifest
 
@@ -293,6 +293,10 @@ def model_sha256(net, manifest: dict) -> str:
 
     buffer = _io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
+    if getattr(net, "decision", None) is not None:
+        import json
+
+        buffer.write(json.dumps(net.decision.to_dict(), sort_keys=True).encode())
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
@@ -300,8 +304,13 @@ def model_sha256(net, manifest: dict) -> str:
 
 
 def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cache=None,
-                      progress: bool = True):
+                      progress: bool = True, fps: float | None = None):
     """Behavior probabilities of one recording, looking at ``top_k`` of its frames.
+
+    A model with a decision layer (every model ``train`` makes) decides from the fused keypoint
+    features; its decision layer reads no vision yet, so no frame is decoded for it whatever
+    ``top_k`` (``looked`` stays all False). ``fps`` overrides the recording's frame rate (see
+    :func:`dlc_lookagain.io.record.resolve_fps`).
 
     Returns
     -------
@@ -318,7 +327,19 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     from dlc_lookagain.model.vision import FrameFeatureExtractor
     from dlc_lookagain.model.windows import Sequence
 
-    seq = Sequence(rec.source.name, tokenize(rec), float(rec.fps or 30.0))
+    fps = resolve_fps(rec, fps)
+    if getattr(net, "decision", None) is not None:
+        from dlc_lookagain.model.frame_features import decide_recording
+
+        if top_k > 0 and rec.video_path is not None:
+            logger.info("%s: this model decides from keypoints and motion (its decision layer reads no "
+                        "vision yet): no frame is decoded", rec.source.name)
+        p, present = decide_recording(rec, net, fps, progress=progress and rec.n_frames > 20000)
+        prediction = BehaviorPrediction(behaviors=list(net.decision.behaviors), probabilities=p,
+                                        present=present, thresholds=net.decision.thresholds.astype(np.float32),
+                                        looked=np.zeros(rec.n_frames, bool))
+        return prediction, extractor
+    seq = Sequence(rec.source.name, tokenize(rec), fps)
     mp = motion_pass(net, [seq], progress=progress and seq.n_frames > 20000)[0]
     looked = np.zeros(0, np.int64)
     if rec.video_path is not None and top_k > 0:
@@ -355,6 +376,7 @@ class AnalyzeOptions:
     project_folder: Path = Path(".")
     torch_threads: int | None = None
     recompute_changed: bool = True  # False: outputs made from other inputs are kept as they are
+    fps: float | None = None  # overrides the recordings' frame rate (a DLC csv stores none)
 
 
 def _fingerprint(pose_file: Path, options: AnalyzeOptions) -> dict:
@@ -555,8 +577,9 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
         cache = FeatureCache(options.project_folder / "lookagain" / "vision-cache")
         # The vision encoder is built once per process and reused for the next recordings.
         key = (net.config.vision_encoder, net.config.crop_scale)
+        fps = resolve_fps(rec, options.fps)
         prediction, extractor = predict_recording(rec, net, options.top_k, extractor=_WORKER_STATE.get(key),
-                                                  cache=cache, progress=options.progress)
+                                                  cache=cache, progress=options.progress, fps=fps)
         _WORKER_STATE[key] = extractor
         present = prediction.present[~np.isnan(prediction.probabilities[..., 0])]  # tracked animal-frames
         looked = prediction.looked if prediction.looked.ndim == 1 else prediction.looked.any(axis=1)
@@ -571,7 +594,7 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
             "missing_fraction": summary.missing_fraction,
             "video_scale": float(rec.video_scale),
         }
-        min_bout = max(1, int(round(options.min_bout_s * (rec.fps or 30.0))))
+        min_bout = max(1, int(round(options.min_bout_s * fps)))
         outputs = write_annotations(rec, prediction, destfolder=options.destfolder, overwrite=True,
                                     min_bout_frames=min_bout, extra_metadata=extra_meta)
         summary.outputs = dict(outputs)
@@ -716,6 +739,7 @@ def analyze(
     scheduler=None,
     workspace: str | Path | None = None,
     recompute_changed: bool = True,
+    fps: float | None = None,
     progress: bool = True,
 ) -> list[RecordingSummary]:
     """Label behaviors in every analyzed recording of a pose project and write them beside the poses.
@@ -766,6 +790,9 @@ def analyze(
         The folder whose ``lookagain/`` holds the project's models, the vision cache and replaced
         outputs. Default: the DLC project folder, or the folder of the pose file (a caller
         analyzing a temporary copy, like the SLEAP export, points it at the user's project).
+    fps : float, optional
+        Frame rate of the recordings. Default: from the video or SLEAP file; a DLC csv/h5 without
+        its video stores none, and 30 is then assumed with a warning.
     progress : bool
         Show progress bars.
 
@@ -810,7 +837,8 @@ def analyze(
         overwrite=overwrite, min_bout_s=float(min_bout_s), figures=figures, labeled_video=labeled_video,
         exports=exports, progress=progress, project_folder=workspace, recompute_changed=recompute_changed,
         fingerprint={"model_sha256": model_sha256(net, manifest), "top_k": float(top_k),
-                     "min_bout_s": float(min_bout_s)},
+                     "min_bout_s": float(min_bout_s), **({"fps": float(fps)} if fps is not None else {})},
+        fps=None if fps is None else float(fps),
     )
     if scheduler is not None or n_workers > 1:
         summaries = _run_dask(jobs, model_ref, options, int(n_workers), scheduler, progress)

@@ -120,13 +120,16 @@ def _data_hash(records: list[PoseRecord], label_files: list[Path | None]) -> str
     return h.hexdigest()[:16]
 
 
-def _sequence(rec: PoseRecord, extractor, cache, frames: np.ndarray | None, targets=None, progress=True):
+def _sequence(rec: PoseRecord, extractor, cache, frames: np.ndarray | None, targets=None, progress=True,
+              fps: float | None = None):
     from dlc_lookagain.model.look import attach_visual, look
     from dlc_lookagain.model.pose_tokens import tokenize
     from dlc_lookagain.model.windows import Sequence
 
     pose = tokenize(rec)
-    seq = Sequence(_video_stem(rec), pose, float(rec.fps or 30.0), targets=targets)
+    from dlc_lookagain.io.record import resolve_fps
+
+    seq = Sequence(_video_stem(rec), pose, resolve_fps(rec, fps), targets=targets)
     if frames is not None and frames.size and rec.video_path is not None and extractor is not None:
         attach_visual(seq, look(rec, pose, frames, extractor, cache, progress=progress))
     elif rec.video_path is None:
@@ -208,9 +211,16 @@ def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", 
 
 
 def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, name: str = "behavior",
-          steps: int = 1200, gate_steps: int = 400, finetune_steps: int = 300, holdout: float = 0.25,
-          seed: int = 0, progress: bool = True) -> Path:
-    """Train the behavior classifier (and the gate) on a lab's own annotations.
+          fps: float | None = None, decision: str = "boosted", encoder: bool = False, folds: int = 5,
+          seed: int = 0, progress: bool = True, steps: int = 1200, gate_steps: int = 400,
+          finetune_steps: int = 300, holdout: float = 0.25) -> Path:
+    """Train the behavior classifier on a lab's own annotations.
+
+    The default decision layer is gradient-boosted trees over the keypoint feature bank (and, with
+    ``encoder=True``, the pretrained motion embedding) with every decision threshold and minimum
+    bout length chosen by blocked cross-validation across your labeled recordings; every labeled
+    frame then trains the final model. The cross-validated F1 per behavior is logged, written to
+    the model's manifest and is what to expect on a new recording (docs/training.md).
 
     Parameters
     ----------
@@ -223,26 +233,82 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     behaviors : list of str, optional
         Classes to learn, in order; default: every behavior found in the label files.
     model : path or LookAgainModel, optional
-        Start from this model (e.g. the output of :func:`pretrain`) instead of the bundled weights.
+        Start from this model (e.g. the output of :func:`pretrain`) instead of the bundled weights;
+        its motion encoder gives the embedding features.
     name : str
         Saved as ``<project>/lookagain/models/<name>.pt`` (never overwriting).
-    steps : int
-        Behavior training steps (the weights of the best held-out check are kept).
-    gate_steps, finetune_steps : int
-        Gate training steps, and fusion fine-tuning steps on the gate's choices.
-    holdout : float
-        The last fraction of every labeled recording is kept out of training; it trains the gate
-        and calibrates the decision thresholds, and its scores go into the manifest.
+    fps : float, optional
+        Frame rate of the recordings (a DLC csv stores none; default: the video's, else the label
+        file's, else 30 with a warning).
+    decision : {"boosted", "neural"}
+        ``"boosted"`` (default, measured best: docs/benchmarks.md), or the end-to-end network head
+        of earlier versions (``steps``, ``gate_steps``, ``finetune_steps``, ``holdout`` apply to it
+        only).
+    encoder : bool
+        Also offer the motion encoder's embedding to the trees; it is used for a behavior only where
+        it raises the cross-validated F1.
+    folds : int
+        Cross-validation folds: recordings held out whole when there are several (up to ``folds``
+        groups), else contiguous time blocks of the one recording.
 
     Returns
     -------
     Path of the saved model.
     """
-    from dlc_lookagain.model.heads import f1_per_class
-    from dlc_lookagain.model.inference import fused_pass
-    from dlc_lookagain.model.training import TrainConfig, calibrate, fine_tune_with_gate, fit_behavior, fit_gate
+    if decision == "neural":
+        return _train_neural(config_path, labels, videos=videos, behaviors=behaviors, model=model, name=name,
+                             steps=steps, gate_steps=gate_steps, finetune_steps=finetune_steps,
+                             holdout=holdout, seed=seed, progress=progress, fps=fps)
+    if decision != "boosted":
+        raise ValueError(f"decision must be 'boosted' or 'neural', got {decision!r}")
+    from dlc_lookagain.io.record import resolve_fps
+    from dlc_lookagain.features.skeleton import training_skeleton
+    from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer
+    from dlc_lookagain.model.frame_features import align_columns, frame_features
 
-    folder, records, start, extractor, cache = _setup(config_path, videos, model, seed, progress)
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    folder = project_folder(config_path)
+    records = _records(config_path, videos, progress)
+    start, _ = _start_model(model)
+    pairs = _labeled_pairs(config_path, records, labels)
+    behaviors = _behaviors_of(pairs, behaviors, fps)
+    samples, names, groups, used = [], None, None, []
+    for r, f in pairs:
+        lab = read_labels(f, n_frames=r.n_frames, fps=fps or r.fps, individuals=r.individuals, behaviors=behaviors)
+        rec_fps = resolve_fps(r, fps, label_fps=lab.fps)
+        x, rec_names, rec_groups = frame_features(r, rec_fps, net=start, encoder=encoder, progress=progress)
+        if names is None:
+            names, groups = rec_names, rec_groups
+        elif rec_names != names:
+            # Recordings with other skeletons: every one is read in the first one's columns.
+            x = align_columns(x, rec_names, names, r.source.name)
+        samples.append(LabeledFeatures(x, lab.present, lab.annotated, rec_fps, r.source.name))
+        used.append((r, f, rec_fps))
+        logger.info("%s: %d labeled animal-frames (%s)", f.name, int(lab.annotated.sum()),
+                    ", ".join(f"{b} {int(lab.present[..., c][lab.annotated].sum())}" for c, b in enumerate(behaviors)))
+    layer = fit_decision_layer(samples, behaviors, names, groups=groups, k=folds, seed=seed, progress=progress)
+    layer.skeleton = training_skeleton([r for r, _, _ in used])
+    start.set_behaviors(behaviors)
+    start.decision = layer
+    seconds = time.perf_counter() - t0
+    for b, v in zip(behaviors, layer.cv_f1):
+        logger.info("%-20s cross-validated F1 %s", b, "n/a (no positive frame)" if not np.isfinite(v) else f"{v:.3f}")
+    logger.info("cross-validation: %s; trained in %.0f s", layer.cv, seconds)
+    extra = {"kind": "behavior", "decision": "boosted-trees", "skeleton": list(records[0].bodyparts),
+             "data_sha256": _data_hash([r for r, _, _ in used], [f for _, f, _ in used]),
+             "label_files": [str(f) for _, f, _ in used], "fps": [fp for _, _, fp in used],
+             "cv": layer.cv,
+             "cv_f1": {b: (None if not np.isfinite(v) else float(v)) for b, v in zip(behaviors, layer.cv_f1)},
+             "feature_groups": {b: g for b, g in zip(behaviors, layer.chosen_groups)},
+             "thresholds": {b: float(v) for b, v in zip(behaviors, layer.thresholds)},
+             "min_bout_s": {b: float(v) for b, v in zip(behaviors, layer.min_bout_s)},
+             "train_seconds": round(seconds, 1)}
+    return _save(start, folder, name, extra)
+
+
+def _labeled_pairs(config_path, records, labels):
+    """``(record, label file)`` of every recording that has one (the others are logged)."""
     label_files = [find_label_file(r, labels) for r in records]
     pairs = [(r, f) for r, f in zip(records, label_files) if f is not None]
     for r, f in zip(records, label_files):
@@ -251,20 +317,41 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     if not pairs:
         raise FileNotFoundError(f"no label files found for the recordings of {config_path} (looked for "
                                 f"<video>{', <video>'.join(LABEL_SUFFIXES)} beside videos and pose files)")
-    if behaviors is None:
-        found: list[str] = []
-        for r, f in pairs:
-            for b in read_labels(f, n_frames=r.n_frames, fps=r.fps, individuals=r.individuals).behaviors:
-                if b not in found:
-                    found.append(b)
-        behaviors = found
-    behaviors = list(behaviors)
+    return pairs
+
+
+def _behaviors_of(pairs, behaviors, fps) -> list[str]:
+    if behaviors is not None:
+        return list(behaviors)
+    found: list[str] = []
+    for r, f in pairs:
+        for b in read_labels(f, n_frames=r.n_frames, fps=fps or r.fps, individuals=r.individuals).behaviors:
+            if b not in found:
+                found.append(b)
+    return found
+
+
+def _train_neural(config_path, labels=None, *, videos=None, behaviors=None, model=None, name: str = "behavior",
+                  steps: int = 1200, gate_steps: int = 400, finetune_steps: int = 300, holdout: float = 0.25,
+                  seed: int = 0, progress: bool = True, fps: float | None = None) -> Path:
+    """The end-to-end network head of earlier versions (``train(decision="neural")``).
+
+    The last ``holdout`` of every labeled recording is kept out of training; it trains the gate and
+    calibrates the decision thresholds, and its scores go into the manifest.
+    """
+    from dlc_lookagain.model.heads import f1_per_class
+    from dlc_lookagain.model.inference import fused_pass
+    from dlc_lookagain.model.training import TrainConfig, calibrate, fine_tune_with_gate, fit_behavior, fit_gate
+
+    folder, records, start, extractor, cache = _setup(config_path, videos, model, seed, progress)
+    pairs = _labeled_pairs(config_path, records, labels)
+    behaviors = _behaviors_of(pairs, behaviors, fps)
     start.set_behaviors(behaviors)
     fit_part, hold_part = [], []
     for r, f in pairs:
         lab = read_labels(f, n_frames=r.n_frames, fps=r.fps, individuals=r.individuals, behaviors=behaviors)
         targets = np.where(lab.annotated[..., None], lab.present, np.nan).astype(np.float32)
-        seq = _sequence(r, extractor, cache, np.arange(r.n_frames), targets, progress=progress)
+        seq = _sequence(r, extractor, cache, np.arange(r.n_frames), targets, progress=progress, fps=fps)
         cut = int(round(seq.n_frames * (1 - holdout)))
         fit_part.append(_slice(seq, 0, cut))
         hold_part.append(_slice(seq, cut, seq.n_frames))
@@ -279,7 +366,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     pred = np.concatenate([(p >= th)[s.pose.visible] for p, s in zip(probs, hold_part)])
     y = np.concatenate([s.targets[s.pose.visible] for s in hold_part])
     f1 = f1_per_class(pred, y)
-    extra = {"kind": "behavior", "skeleton": list(records[0].bodyparts),
+    extra = {"kind": "behavior", "decision": "neural", "skeleton": list(records[0].bodyparts),
              "data_sha256": _data_hash([r for r, _ in pairs], [f for _, f in pairs]),
              "label_files": [str(f) for _, f in pairs], "holdout_fraction": holdout,
              "holdout_f1_all_frames": {b: (None if not np.isfinite(v) else float(v)) for b, v in zip(behaviors, f1)},

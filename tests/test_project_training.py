@@ -96,20 +96,36 @@ def test_our_own_bout_table_is_never_taken_for_labels(tmp_path):
 
 def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project):
     before = _digest(project)
-    out = train(project / "config.yaml", steps=15, gate_steps=10, finetune_steps=5, progress=False)
+    out = train(project / "config.yaml", progress=False)
     assert out.parent == project / "lookagain" / "models" and out.name == "behavior.pt"
     model, manifest = load_model(out)
-    assert manifest["kind"] == "behavior"
+    assert manifest["kind"] == "behavior" and manifest["decision"] == "boosted-trees"
     assert manifest["skeleton"][0] == "nose"
     assert model.config.behaviors == manifest["behaviors"] and len(model.config.behaviors) == 11
+    assert model.decision is not None and model.decision.behaviors == model.config.behaviors
     assert len(manifest["data_sha256"]) == 16
+    # Two labeled recordings: each is held out once, and every behavior gets its out-of-fold F1.
+    assert "leave-recording-out over 2 recordings" in manifest["cv"]
+    assert set(manifest["cv_f1"]) == set(model.config.behaviors)
+    walk = manifest["cv_f1"]["walk"]
+    assert walk is not None and walk > 0.5  # walking is plain in the keypoints of the sample videos
+    th = model.decision.thresholds
+    assert th.shape == (11,) and ((th > 0) & (th < 1)).all()
+    assert _digest(project) == before  # nothing the user had was touched
+    second = train(project / "config.yaml", progress=False)
+    assert second != out and out.is_file() and second.is_file()  # never overwrites the first model
+
+
+def test_train_neural_decision_layer_still_available(project):
+    out = train(project / "config.yaml", decision="neural", steps=15, gate_steps=10, finetune_steps=5,
+                progress=False, name="neural")
+    model, manifest = load_model(out)
+    assert manifest["decision"] == "neural" and model.decision is None
     assert set(manifest["holdout_f1_all_frames"]) == set(model.config.behaviors)
     th = model.thresholds.numpy()
     assert th.shape == (5, 11) and ((th >= 0) & (th <= 1)).all()
-    assert _digest(project) == before  # nothing the user had was touched
-    # Vision features were cached: a second run computes none and never overwrites the first model.
-    second = train(project / "config.yaml", steps=2, gate_steps=2, finetune_steps=0, progress=False)
-    assert second != out and out.is_file() and second.is_file()
+    with pytest.raises(ValueError, match="boosted"):
+        train(project / "config.yaml", decision="forest", progress=False)
 
 
 def test_pretrain_on_project(project):
@@ -124,7 +140,7 @@ def test_train_without_labels_says_what_it_looked_for(tmp_path, sample_project):
     for f in (dst / "videos").glob("*label*"):
         f.unlink()
     with pytest.raises(FileNotFoundError, match="_labels.csv"):
-        train(dst / "config.yaml", steps=1, gate_steps=1, finetune_steps=0, progress=False)
+        train(dst / "config.yaml", progress=False)
 
 
 def test_label_file_of_a_dlc_pose_file_without_its_video(tmp_path):

@@ -6,6 +6,7 @@ coverage: a file added to shared/data that no reader claims makes it fail.
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,9 @@ LABEL_FILES = {
     "ethome/tests/data/boris/e3v813a-20210610T122332-122642_reencode.csv": ("interact", 5700),
     "behaviordepot/demo/demo1/hB_demo1_manual_annotations.mat.mat": ("Freezing", 6000),
 }
+# Caltech Behavior Annotator files: per-session (dyadic) labels, read on the frame grid of the session's
+# pose file `dlc_csv/<session>DLC_*.csv` (session 8's annotations run 7 frames past its pose).
+CALTECH_LABELS = "rat_aggression/annotations/*_annot.txt"
 # A MATLAB `table` object (MCOS) that only MATLAB can decode; the hB file holds the same bouts.
 UNREADABLE_LABELS = {"behaviordepot/demo/demo1/demo1_manual_annotations.mat"}
 DLC_INTERMEDIATE = ("_full.pickle", "_assemblies.pickle", "_el.pickle")
@@ -34,6 +38,8 @@ def _category(rel: str) -> str:
         return "doc"
     if rel in LABEL_FILES:
         return "labels"
+    if fnmatch(rel, CALTECH_LABELS):
+        return "caltech-labels"
     if rel in UNREADABLE_LABELS:
         return "unreadable-labels"
     if name == "Params.mat":
@@ -77,6 +83,14 @@ def test_every_shared_file_reads(shared):
             behavior, n_frames = LABEL_FILES[rel]
             labels = read_labels(path)
             assert behavior in labels.behaviors and labels.n_frames == n_frames, rel
+        elif kind == "caltech-labels":
+            session = path.name.split("_")[0]
+            (pose,) = sorted((path.parent.parent / "dlc_csv").glob(f"{session}DLC_*.csv"))
+            rec = load_pose(pose, video=False)
+            labels = read_labels(path, n_frames=rec.n_frames, individuals=rec.individuals)
+            assert labels.source_format == "caltech" and "aggression" in labels.behaviors, rel
+            assert labels.n_frames == rec.n_frames and labels.individuals == rec.individuals, rel
+            assert labels.annotated.any() and labels.frame_counts()["aggression"] > 0, rel
         elif kind == "unreadable-labels":
             with pytest.raises(PoseFormatError, match="hBehavior"):
                 read_labels(path)
@@ -105,7 +119,7 @@ def test_every_shared_file_reads(shared):
                 assert fh.read(2)[:1] == b"\x80", rel  # a pickle stream (never unpickled: untrusted)
         elif kind == "config":
             assert read_dlc_config(path).bodyparts, rel
-    assert {"pose", "labels", "video", "image", "dlc-meta", "config"} <= seen
+    assert {"pose", "labels", "caltech-labels", "video", "image", "dlc-meta", "config"} <= seen
 
 
 def test_labeled_images_match_the_crop_of_their_project(shared):

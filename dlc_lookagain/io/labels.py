@@ -14,7 +14,8 @@ Accepted files (dispatched by content, not by extension; see
 * bout tables (``behavior`` + start/end in frames or seconds);
 * BORIS exports: tabular events (START/STOP/POINT rows, with or without the
   observation preamble) and aggregated events (``Start (s)``/``Stop (s)``);
-* BehaviorDEPOT ``hB_*.mat`` files (MATLAB v7.3/HDF5 or older v5).
+* BehaviorDEPOT ``hB_*.mat`` files (MATLAB v7.3/HDF5 or older v5);
+* Caltech Behavior Annotator ``*_annot.txt`` files (:mod:`dlc_lookagain.io.caltech`).
 
 Frame numbers are 0-based and bout ends are inclusive everywhere in this module.
 Times in seconds are half-open ``[start, stop)`` and become frames with
@@ -102,7 +103,7 @@ class BehaviorLabels:
         The label file.
     source_format : str
         ``"frame-table"``, ``"frame-table-labels"``, ``"bout-table"``,
-        ``"boris-events"``, ``"boris-aggregated"`` or ``"behaviordepot"``.
+        ``"boris-events"``, ``"boris-aggregated"``, ``"behaviordepot"`` or ``"caltech"``.
     """
 
     behaviors: list[str]
@@ -508,6 +509,10 @@ def read_labels(
         raise PoseFormatError(path, "this is a zip/Excel file; export the labels as CSV or TSV. " + _ACCEPTED)
     elif b"\x00" in head:
         raise PoseFormatError(path, "binary file, not a label table. " + _ACCEPTED)
+    elif _is_caltech(head):
+        from dlc_lookagain.io.caltech import read_caltech_labels  # imports this module: import late
+
+        labels = read_caltech_labels(path, n_frames=n_frames, fps=fps)
     else:
         labels = _read_table(path, n_frames=n_frames, fps=fps)
 
@@ -519,6 +524,13 @@ def read_labels(
     logger.info("%s: read %s labels, %d frames, individuals %s, %s", path, labels.source_format,
                 labels.n_frames, labels.individuals, dict(zip(labels.behaviors, n_pos.tolist())))
     return labels
+
+
+def _is_caltech(head: bytes) -> bool:
+    """First line is the Caltech Behavior Annotator header (see :mod:`dlc_lookagain.io.caltech`)."""
+    from dlc_lookagain.io.caltech import is_caltech_annotation  # imports this module: import late
+
+    return is_caltech_annotation(head)
 
 
 def _select_behaviors(labels: BehaviorLabels, behaviors: Sequence[str]) -> BehaviorLabels:

@@ -122,6 +122,42 @@ class PoseRecord:
         )
 
 
+#: Frame rate assumed when nothing gives one (a DLC csv/h5 without its video stores none).
+DEFAULT_FPS = 30.0
+
+
+def resolve_fps(rec: PoseRecord, fps: float | None = None, *, label_fps: float | None = None) -> float:
+    """The frame rate to use for a recording, loudly when it is a guess.
+
+    Order: ``fps`` given by the user, the record's own (from its video or SLEAP file), the label
+    file's (BORIS ``FPS``, BehaviorDEPOT ``Params.mat``), else :data:`DEFAULT_FPS` with a warning:
+    every window and minimum bout is in seconds, so a wrong frame rate scales all of them.
+
+    Raises
+    ------
+    ValueError
+        If ``fps`` is given and not a positive finite number.
+    """
+    import logging
+
+    log = logging.getLogger(__name__)
+    if fps is not None:
+        if not np.isfinite(fps) or fps <= 0:
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
+        if rec.fps and abs(float(rec.fps) - float(fps)) > 1e-3 * float(fps):
+            log.warning("%s: using fps=%g as asked; the recording itself says %g", rec.source.name, fps, rec.fps)
+        return float(fps)
+    if rec.fps and np.isfinite(rec.fps) and rec.fps > 0:
+        return float(rec.fps)
+    if label_fps and np.isfinite(label_fps) and label_fps > 0:
+        log.info("%s: frame rate %g fps taken from its label file", rec.source.name, label_fps)
+        return float(label_fps)
+    log.warning("%s: the frame rate is unknown (no video, and the pose file stores none); ASSUMING %g fps. "
+                "If that is wrong every window and bout length is wrong: pass fps= (CLI --fps)",
+                rec.source.name, DEFAULT_FPS)
+    return DEFAULT_FPS
+
+
 def _writable_float32(array) -> np.ndarray:
     """float32 array we may mask in place (pandas copy-on-write can hand out read-only views)."""
     out = np.asarray(array, dtype=np.float32)

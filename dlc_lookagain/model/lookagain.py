@@ -119,6 +119,9 @@ class LookAgainModel(nn.Module):
         self.register_buffer("visual_std", torch.ones(cfg.visual_dim))
         self.register_buffer("visual_components", torch.eye(cfg.visual_dim, cfg.visual_pca))
         self.register_buffer("visual_fitted", torch.zeros((), dtype=torch.bool))
+        # Decision layer over fused features (boosted trees, model/decision.py), set by
+        # dlc_lookagain.train; when present it, not `head`, decides the behaviors.
+        self.decision = None
 
     # -- behavior classes ------------------------------------------------------------------
     def set_behaviors(self, behaviors: list[str]) -> None:
@@ -253,6 +256,9 @@ def save_model(model: LookAgainModel, path: str | Path, *, extra: dict | None = 
     # torch.load(weights_only=True) refuse the file.
     manifest = json.loads(json.dumps(manifest, default=_json_default))
     blob = {"config": dataclasses.asdict(model.config), "state_dict": state, "manifest": manifest}
+    if getattr(model, "decision", None) is not None:
+        # Plain JSON types and LightGBM text: torch.load(weights_only=True) reads it, nothing unpickles.
+        blob["decision"] = model.decision.to_dict()
     _atomic_torch_save(blob, path)
     man_path = path.with_name(path.name + ".manifest.json")
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:
@@ -303,5 +309,14 @@ def load_model(path: str | Path) -> tuple[LookAgainModel, dict]:
     if missing or result.unexpected_keys:
         raise PoseFormatError(path, f"weights do not match the model (missing {missing[:3]}, unexpected "
                                     f"{result.unexpected_keys[:3]})")
+    if blob.get("decision") is not None:
+        from dlc_lookagain.model.decision import DecisionLayer
+
+        try:
+            model.decision = DecisionLayer.from_dict(blob["decision"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PoseFormatError(path, f"its decision layer is damaged ({exc})") from exc
+        if model.decision.behaviors != list(model.config.behaviors):
+            raise PoseFormatError(path, "its decision layer and its config name different behaviors")
     model.eval()
     return model, blob["manifest"]

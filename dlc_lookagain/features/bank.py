@@ -1,0 +1,378 @@
+"""The keypoint feature bank: per-frame, per-animal features for any skeleton.
+
+JAABA/SimBA-style hand-made kinematics that a tree decision layer reads directly: speeds and
+accelerations of smoothed positions, distances and angles inside the body, window statistics over
+windows set in seconds (so 30 and 50 fps projects get the same windows), and features toward the
+nearest other animal. Lengths are in body lengths; angles are never absolute headings.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dlc_lookagain.features.kinematics import (
+    _angle_between,
+    _angle_rate,
+    _ddt,
+    _odd_window,
+    _resolve_fps,
+    body_lengths,
+    convex_hull_area,
+    head_index,
+    interpolate_gaps,
+)
+from dlc_lookagain.io.record import PoseRecord
+
+logger = logging.getLogger(__name__)
+
+def keypoint_features(
+    record: PoseRecord,
+    *,
+    window_s: Sequence[float] = (0.2, 1.0),
+    fps: float | None = None,
+    max_gap_s: float = 0.5,
+) -> tuple[np.ndarray, list[str]]:
+    """SimBA-style hand-made per-frame features for any skeleton.
+
+    Per animal: centroid speed and acceleration (px/s and body lengths/s), per-keypoint speeds,
+    all pairwise intra-animal distances, turning rate of and angles between the three
+    longest-baseline keypoint pairs, convex-hull area, mean/min likelihood, fraction of missing
+    keypoints; centered rolling mean/std/min/max of the centroid, mean-keypoint and per-keypoint
+    speeds and of the three longest distances over each window (with several animals also of the
+    centroid distance, nearest keypoint distance and approach rate). With several animals, social
+    features toward the nearest other animal (by centroid distance in that frame): centroid
+    distance, nearest keypoint distance, relative speed, approach rate (d/dt of centroid distance;
+    negative = approaching), own facing angle toward the other (head direction = centroid to head
+    keypoint, see :func:`head_index`; 0 = facing it), the other's facing angle toward this
+    animal, and the other's speed.
+
+    Lengths are divided by the animal's body length (median over frames of its largest pairwise
+    keypoint distance, see :func:`body_lengths`); social lengths by the mean body length of the
+    two animals, so that they are symmetric. Angles are never absolute headings (those depend on
+    how the camera was mounted), only turning rates and angles between body vectors.
+
+    Parameters
+    ----------
+    record : PoseRecord
+        Keypoints ``(T, I, B, 2)`` with NaN where missing.
+    window_s : sequence of float
+        Rolling windows in seconds; each becomes the nearest odd number of frames, centered.
+    fps : float, optional
+        Overrides ``record.fps`` (needed when the pose file does not store it).
+    max_gap_s : float
+        Interior keypoint gaps up to this long are linearly interpolated before computing
+        features. Values still missing afterwards are filled with the feature's median over the
+        recording, and the extra feature ``missing`` is 1 on frames where anything was filled.
+
+    Returns
+    -------
+    features : np.ndarray
+        float32 ``(T, I, F)``, no NaN.
+    names : list of str
+        ``F`` feature names; those containing ``_px`` are in pixels, all others scale-free.
+    """
+    fps = _resolve_fps(record, fps)
+    raw = np.asarray(record.keypoints, dtype=np.float64)
+    t, n_ind, b, _ = raw.shape
+    parts = list(record.bodyparts)
+    missing_kp = np.isnan(raw).any(-1)
+    kp = interpolate_gaps(raw, int(round(max_gap_s * fps)))
+    bl = body_lengths(kp)
+    feats: dict[str, np.ndarray] = {}
+
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        # All-NaN slices (an animal absent for a while) are expected here; they are imputed below.
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+        centroid = np.nanmean(kp, axis=2)  # (T, I, 2)
+        vel = _ddt(centroid, fps)
+        speed = np.hypot(vel[..., 0], vel[..., 1])
+        accel = _ddt(speed, fps)
+        feats["centroid_speed_px_s"] = speed
+        feats["centroid_speed_bl_s"] = speed / bl
+        feats["centroid_accel_px_s2"] = accel
+        feats["centroid_accel_bl_s2"] = accel / bl
+
+        kp_vel = _ddt(kp, fps)
+        kp_speed = np.hypot(kp_vel[..., 0], kp_vel[..., 1]) / bl[None, :, None]  # (T, I, B)
+        for k, name in enumerate(parts):
+            feats[f"kp_speed_bl_s__{name}"] = kp_speed[:, :, k]
+        feats["kp_speed_mean_bl_s"] = np.nanmean(kp_speed, axis=2)
+
+        iu, ju = np.triu_indices(b, 1)
+        vec = kp[:, :, ju] - kp[:, :, iu]  # (T, I, P, 2)
+        dist = np.hypot(vec[..., 0], vec[..., 1]) / bl[None, :, None]
+        dist_names = [f"dist_bl__{parts[a]}__{parts[c]}" for a, c in zip(iu, ju)]
+        for k, name in enumerate(dist_names):
+            feats[name] = dist[:, :, k]
+
+        # The three pairs that are farthest apart (median over frames and animals) carry the body
+        # axis; same pairs for every animal so that feature columns mean the same thing.
+        med = np.nanmedian(dist, axis=(0, 1)) if dist.shape[2] else np.zeros(0)
+        longest = np.argsort(-np.where(np.isnan(med), -np.inf, med), kind="stable")[:3]
+        pair_names = [f"{parts[iu[k]]}__{parts[ju[k]]}" for k in longest]
+        for k, name in zip(longest, pair_names):
+            theta = np.arctan2(vec[:, :, k, 1], vec[:, :, k, 0])
+            feats[f"turn_rate_rad_s__{name}"] = _angle_rate(theta, fps)
+        for a in range(len(longest)):
+            for c in range(a + 1, len(longest)):
+                feats[f"bend_rad__{pair_names[a]}__vs__{pair_names[c]}"] = _angle_between(
+                    vec[:, :, longest[a]], vec[:, :, longest[c]]
+                )
+
+        hull = convex_hull_area(kp.reshape(t * n_ind, b, 2)).reshape(t, n_ind)
+        feats["hull_area_bl2"] = hull / bl**2
+
+        conf = np.asarray(record.confidence, dtype=np.float64)
+        feats["likelihood_mean"] = np.nanmean(conf, axis=2)
+        feats["likelihood_min"] = np.nanmin(conf, axis=2)
+        feats["frac_missing_kp"] = missing_kp.mean(axis=2)
+
+        # Per-keypoint speeds are rolled too (as SimBA rolls each bodypart's movement): freezing and
+        # similar states are "this part has not moved for a while", which one frame cannot show.
+        rolled = ["centroid_speed_bl_s", "kp_speed_mean_bl_s"] + [f"kp_speed_bl_s__{name}" for name in parts]
+        rolled += [dist_names[k] for k in longest]
+        if n_ind > 1:
+            feats.update(_social_features(kp, centroid, vel, speed, bl, head_index(parts), fps))
+            rolled += ["soc_centroid_dist_bl", "soc_nearest_kp_dist_bl", "soc_approach_rate_bl_s"]
+
+        base = np.stack([feats[name] for name in rolled], axis=-1)  # (T, I, R)
+        frame = pd.DataFrame(base.reshape(t, -1))
+        for w in window_s:
+            roll = frame.rolling(_odd_window(w, fps), center=True, min_periods=1)
+            for stat, out in (("mean", roll.mean()), ("std", roll.std(ddof=0)), ("min", roll.min()),
+                              ("max", roll.max())):
+                arr = out.to_numpy().reshape(t, n_ind, len(rolled))
+                for k, name in enumerate(rolled):
+                    feats[f"{name}__roll{w:g}s_{stat}"] = arr[:, :, k]
+
+    names = list(feats)
+    x = np.stack([feats[name] for name in names], axis=-1)
+    x[~np.isfinite(x)] = np.nan
+    nan = np.isnan(x)
+    if nan.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            medians = np.nanmedian(x.reshape(-1, x.shape[-1]), axis=0)
+        medians = np.where(np.isnan(medians), 0.0, medians)
+        x = np.where(nan, medians, x)
+    x = np.concatenate([x, nan.any(-1, keepdims=True).astype(np.float64)], axis=-1)
+    names.append("missing")
+    logger.debug("%d features for %d frames x %d animals", len(names), t, n_ind)
+    return x.astype(np.float32), names
+
+
+def _social_features(kp, centroid, vel, speed, bl, head, fps) -> dict[str, np.ndarray]:
+    """Features of each animal relative to its nearest other animal (needs I > 1)."""
+    t, n_ind, b, _ = kp.shape
+    rel = centroid[:, None, :, :] - centroid[:, :, None, :]  # [t, i, j] = centroid_j - centroid_i
+    cdist = np.hypot(rel[..., 0], rel[..., 1])  # (T, I, I), symmetric
+    search = np.where(np.isnan(cdist), np.inf, cdist)
+    search[:, np.arange(n_ind), np.arange(n_ind)] = np.inf
+    nn = search.argmin(axis=2)  # (T, I)
+    # With no other animal visible argmin would point anywhere (even at the animal itself).
+    alone = ~np.isfinite(search.min(axis=2))
+    pair_bl = (bl[:, None] + bl[None, :]) / 2
+    scale = pair_bl[np.arange(n_ind)[None, :], nn]
+
+    def pick(m: np.ndarray) -> np.ndarray:
+        return np.where(alone, np.nan, np.take_along_axis(m, nn[:, :, None], axis=2)[:, :, 0])
+
+    near = np.full((t, n_ind, n_ind), np.nan)
+    for i in range(n_ind):
+        for j in range(i + 1, n_ind):
+            d = kp[:, i, :, None, :] - kp[:, j, None, :, :]
+            near[:, i, j] = near[:, j, i] = np.nanmin(np.hypot(d[..., 0], d[..., 1]).reshape(t, -1), axis=1)
+    dv = vel[:, :, None, :] - vel[:, None, :, :]
+    head_dir = kp[:, :, head] - centroid  # (T, I, 2)
+    facing = _angle_between(np.broadcast_to(head_dir[:, :, None, :], rel.shape), rel)  # [t, i, j]
+    other_speed = np.where(alone, np.nan, np.take_along_axis(speed, nn, axis=1) / bl[nn])
+    return {
+        "soc_centroid_dist_bl": pick(cdist) / scale,
+        "soc_nearest_kp_dist_bl": pick(near) / scale,
+        "soc_rel_speed_bl_s": pick(np.hypot(dv[..., 0], dv[..., 1])) / scale,
+        "soc_approach_rate_bl_s": pick(_ddt(cdist, fps)) / scale,
+        "soc_facing_rad": pick(facing),
+        "soc_other_facing_rad": pick(np.swapaxes(facing, 1, 2)),
+        "soc_other_speed_bl_s": other_speed,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# The product's feature bank
+# ----------------------------------------------------------------------------------------------
+
+#: Window statistics are taken over these spans (seconds): a few frames, a movement, a bout.
+BANK_WINDOWS_S = (0.2, 1.0, 3.0)
+#: Positions are averaged over this span before differentiating: frame-to-frame velocities of a
+#: tracker are mostly jitter, which drowns slow movements (freezing vs. resting is 1-2 px/frame).
+BANK_SMOOTH_S = 0.1
+#: Version of the bank's definition; a model records it and refuses a different one.
+BANK_VERSION = 1
+
+
+def _centered_mean(x: np.ndarray, n: int) -> np.ndarray:
+    """NaN-aware centered rolling mean over ``n`` frames along axis 0 (any trailing shape)."""
+    if n <= 1:
+        return x
+    t = x.shape[0]
+    frame = pd.DataFrame(x.reshape(t, -1))
+    return frame.rolling(n, center=True, min_periods=1).mean().to_numpy().reshape(x.shape)
+
+
+def _egocentric(kp: np.ndarray, centroid: np.ndarray, head: int, bl: np.ndarray) -> np.ndarray:
+    """Keypoints in each animal's body frame: origin at the centroid, x toward the head keypoint,
+    in body lengths. ``kp (T, I, B, 2) -> (T, I, B, 2)``; NaN where the axis is undefined."""
+    axis = kp[:, :, head] - centroid  # (T, I, 2)
+    norm = np.hypot(axis[..., 0], axis[..., 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ux, uy = axis[..., 0] / norm, axis[..., 1] / norm
+    rel = kp - centroid[:, :, None, :]
+    x = rel[..., 0] * ux[..., None] + rel[..., 1] * uy[..., None]
+    y = -rel[..., 0] * uy[..., None] + rel[..., 1] * ux[..., None]
+    return np.stack([x, y], -1) / bl[None, :, None, None]
+
+
+def feature_bank(
+    record: PoseRecord,
+    *,
+    fps: float | None = None,
+    windows_s: Sequence[float] = BANK_WINDOWS_S,
+    smooth_s: float = BANK_SMOOTH_S,
+    max_gap_s: float = 0.5,
+) -> tuple[np.ndarray, list[str]]:
+    """Per-frame, per-animal keypoint features for the decision layer.
+
+    Groups (names are stable; a model stores the names it was trained on and gets NaN for any it
+    cannot compute on another skeleton):
+
+    * body: centroid, head and per-keypoint speeds of smoothed positions (body lengths/s),
+      centroid acceleration, turning rate of the body axis, all pairwise keypoint distances, bend
+      angles between the three longest keypoint pairs, convex-hull area, egocentric keypoint
+      coordinates (centroid origin, x toward the head keypoint), tracking quality (mean/min
+      likelihood, fraction of missing keypoints);
+    * partner (two or more animals), toward the nearest other animal: centroid and nearest
+      keypoint distance, relative speed, approach rate, own and partner facing angle, partner
+      speed;
+    * windows: centered mean, std, min, max and change (mean of the next half window minus the
+      previous) of the speed, distance, axis and partner features over each of ``windows_s``.
+
+    Parameters
+    ----------
+    record : PoseRecord
+        Keypoints ``(T, I, B, 2)``, NaN where missing.
+    fps : float, optional
+        Overrides ``record.fps``; windows are in seconds, so the frame rate must be known.
+    windows_s : sequence of float
+        Window spans in seconds.
+    smooth_s : float
+        Positions are averaged over this span before any derivative.
+    max_gap_s : float
+        Interior gaps up to this long are linearly interpolated first.
+
+    Returns
+    -------
+    features : np.ndarray
+        float32 ``(T, I, F)``; NaN where a feature is undefined (an animal not tracked, a partner
+        absent). Tree models read NaN as "missing" directly.
+    names : list of str
+    """
+    fps = _resolve_fps(record, fps)
+    raw = np.asarray(record.keypoints, dtype=np.float64)
+    t, n_ind, b, _ = raw.shape
+    parts = list(record.bodyparts)
+    head = head_index(parts)
+    kp = interpolate_gaps(raw, int(round(max_gap_s * fps)))
+    bl = body_lengths(kp)
+    feats: dict[str, np.ndarray] = {}
+    rolled: list[str] = []
+
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of absent animals
+        smooth = _centered_mean(kp, _odd_window(smooth_s, fps))  # (T, I, B, 2)
+        centroid = np.nanmean(smooth, axis=2)  # (T, I, 2)
+        vel = _ddt(centroid, fps)
+        speed = np.hypot(vel[..., 0], vel[..., 1])
+        feats["centroid_speed_bl_s"] = speed / bl
+        feats["centroid_accel_bl_s2"] = _ddt(speed, fps) / bl
+        kp_vel = _ddt(smooth, fps)
+        kp_speed = np.hypot(kp_vel[..., 0], kp_vel[..., 1]) / bl[None, :, None]  # (T, I, B)
+        feats["head_speed_bl_s"] = kp_speed[:, :, head]
+        feats["kp_speed_mean_bl_s"] = np.nanmean(kp_speed, axis=2)
+        feats["kp_speed_max_bl_s"] = np.nanmax(kp_speed, axis=2)
+        rolled += ["centroid_speed_bl_s", "head_speed_bl_s", "kp_speed_mean_bl_s", "kp_speed_max_bl_s"]
+        for k, name in enumerate(parts):
+            feats[f"kp_speed_bl_s__{name}"] = kp_speed[:, :, k]
+            rolled.append(f"kp_speed_bl_s__{name}")
+
+        axis = smooth[:, :, head] - centroid
+        feats["axis_turn_rate_rad_s"] = _angle_rate(np.arctan2(axis[..., 1], axis[..., 0]), fps)
+        rolled.append("axis_turn_rate_rad_s")
+
+        iu, ju = np.triu_indices(b, 1)
+        vec = kp[:, :, ju] - kp[:, :, iu]  # (T, I, P, 2)
+        dist = np.hypot(vec[..., 0], vec[..., 1]) / bl[None, :, None]
+        for k, (a, c) in enumerate(zip(iu, ju)):
+            feats[f"dist_bl__{parts[a]}__{parts[c]}"] = dist[:, :, k]
+        med = np.nanmedian(dist, axis=(0, 1)) if dist.shape[2] else np.zeros(0)
+        longest = np.argsort(-np.where(np.isnan(med), -np.inf, med), kind="stable")[:3]
+        # The longest keypoint pairs carry the body axis. They are named by rank, not by bodypart,
+        # so the columns mean the same thing in every recording and for every skeleton.
+        for r, k in enumerate(longest, 1):
+            feats[f"long_pair{r}_dist_bl"] = dist[:, :, k]
+            rolled.append(f"long_pair{r}_dist_bl")
+        for a in range(len(longest)):
+            for c in range(a + 1, len(longest)):
+                feats[f"long_pair{a + 1}_vs_{c + 1}_bend_rad"] = _angle_between(
+                    vec[:, :, longest[a]], vec[:, :, longest[c]])
+
+        hull = convex_hull_area(kp.reshape(t * n_ind, b, 2)).reshape(t, n_ind)
+        feats["hull_area_bl2"] = hull / bl**2
+        rolled.append("hull_area_bl2")
+        ego = _egocentric(kp, np.nanmean(kp, axis=2), head, bl)
+        for k, name in enumerate(parts):
+            if k != head:  # the head lies on the x axis by construction
+                feats[f"ego_x_bl__{name}"] = ego[:, :, k, 0]
+                feats[f"ego_y_bl__{name}"] = ego[:, :, k, 1]
+
+        conf = np.asarray(record.confidence, dtype=np.float64)
+        feats["likelihood_mean"] = np.nanmean(conf, axis=2)
+        feats["likelihood_min"] = np.nanmin(conf, axis=2)
+        feats["frac_missing_kp"] = np.isnan(raw).any(-1).mean(axis=2)
+
+        if n_ind > 1:
+            social = _social_features(smooth, centroid, vel, speed, bl, head, fps)
+            feats.update(social)
+            rolled += list(social)
+
+        base = np.stack([feats[name] for name in rolled], axis=-1)  # (T, I, R)
+        base[~np.isfinite(base)] = np.nan
+        frame = pd.DataFrame(base.reshape(t, -1))
+        for w in windows_s:
+            n = _odd_window(w, fps)
+            roll = frame.rolling(n, center=True, min_periods=1)
+            mean = roll.mean()
+            half = max(1, n // 2)
+            # Change over the window: what comes after minus what came before (JAABA's "change").
+            change = mean.shift(-half) - mean.shift(half)
+            for stat, out in (("mean", mean), ("std", roll.std(ddof=0)), ("min", roll.min()),
+                              ("max", roll.max()), ("change", change)):
+                arr = out.to_numpy().reshape(t, n_ind, len(rolled))
+                for k, name in enumerate(rolled):
+                    feats[f"{name}__w{w:g}s_{stat}"] = arr[:, :, k]
+
+    names = list(feats)
+    x = np.empty((t, n_ind, len(names)), dtype=np.float32)
+    for k, name in enumerate(names):
+        x[..., k] = feats[name]
+    x[~np.isfinite(x)] = np.nan
+    # An animal with no keypoint in a frame (after filling short gaps) has no feature there,
+    # whatever a window carried over.
+    x[np.isnan(kp).all(axis=(2, 3))] = np.nan
+    logger.debug("feature bank: %d features for %d frames x %d animals", len(names), t, n_ind)
+    return x, names

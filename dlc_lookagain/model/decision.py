@@ -1,0 +1,485 @@
+"""The decision layer: gradient-boosted trees over fused per-frame features.
+
+Why trees and not the network head: on the same inputs a tree ensemble beat the neural behavior
+head on every benchmark we ran (docs/benchmarks.md): ~20k labeled animal-frames are too few to
+train a deep head end to end, while boosted trees read hand-made kinematics, the pretrained motion
+embedding and sparse visual evidence side by side, handle missing values (an animal not tracked, a
+keypoint a skeleton lacks) natively, and need no feature scaling.
+
+Method
+------
+For each behavior ``c`` a binary LightGBM model maps the feature vector of one animal in one frame,
+``x_{t,i} in R^F`` (feature bank, optionally + motion embedding), to a score ``p_{t,i,c}``.
+Everything a user would otherwise tune is chosen by *blocked out-of-fold* cross-validation over the
+labeled recordings:
+
+1. folds hold out whole recordings (several recordings) or contiguous time blocks with a gap (one
+   recording), never random frames: adjacent frames are near-duplicates and would leak;
+2. each candidate feature set is fitted on the training part of every fold and predicts the held-out
+   part, giving out-of-fold scores for every labeled frame;
+3. per behavior, the threshold and the minimum bout length that maximize the pooled out-of-fold F1
+   are kept, and a feature group beyond the bank (e.g. the motion embedding) is used only if it
+   raises that F1 by more than ``min_gain``;
+4. the final models are refitted on every labeled frame.
+
+The out-of-fold F1 is what a lab can expect on a new recording of its own, and it is reported.
+
+Models are stored as LightGBM's text format (no pickle): loading one never runs code.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dlc_lookagain.features.kinematics import remove_short_bouts
+from dlc_lookagain.model.cross_validation import MIN_BOUT_CANDIDATES_S, _f1_per_column
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LabeledFeatures", "DecisionLayer", "fit_decision_layer", "cv_folds", "DEFAULT_PARAMS"]
+
+#: LightGBM settings (chosen on held-out recordings of the real-label sets; docs/model.md).
+DEFAULT_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.5,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_bin": 63,
+    "verbose": -1,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+#: Boosting rounds of every model.
+DEFAULT_ROUNDS = 200
+#: Threshold grid on the predicted probability.
+THRESHOLD_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)
+
+
+@dataclass
+class LabeledFeatures:
+    """Features and labels of one recording, as the decision layer trains on them.
+
+    Attributes
+    ----------
+    features : np.ndarray
+        float32 ``(T, I, F)``, NaN where missing.
+    present : np.ndarray
+        bool ``(T, I, C)``.
+    annotated : np.ndarray
+        bool ``(T, I)``: frames whose labels may be used.
+    fps : float
+    name : str
+        For messages.
+    """
+
+    features: np.ndarray
+    present: np.ndarray
+    annotated: np.ndarray
+    fps: float
+    name: str = ""
+
+
+def cv_folds(recordings: Sequence[LabeledFeatures], k: int = 5, gap_s: float = 1.0
+             ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Blocked folds over labeled recordings.
+
+    With two or more recordings, each fold holds out whole recordings (leave-one-recording-out up
+    to ``k`` recordings; beyond that recordings are dealt into ``k`` groups). With one recording,
+    ``k`` contiguous time blocks, with ``gap_s`` left out on each side of the test block.
+
+    Returns
+    -------
+    list of folds; a fold is one ``(train_mask, test_mask)`` pair of bool ``(T,)`` frame masks per
+    recording.
+    """
+    n = len(recordings)
+    folds: list[list[tuple[np.ndarray, np.ndarray]]] = []
+    if n >= 2:
+        groups = np.arange(n) % min(k, n)
+        for g in range(min(k, n)):
+            fold = []
+            for r, rec in enumerate(recordings):
+                t = rec.features.shape[0]
+                held = groups[r] == g
+                fold.append((np.full(t, not held), np.full(t, held)))
+            folds.append(fold)
+        return folds
+    rec = recordings[0]
+    t = rec.features.shape[0]
+    k = max(2, min(k, t))
+    gap = int(math.ceil(gap_s * rec.fps))
+    edges = np.linspace(0, t, k + 1).round().astype(int)
+    frames = np.arange(t)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        test = (frames >= lo) & (frames < hi)
+        train = (frames < lo - gap) | (frames >= hi + gap)
+        folds.append([(train, test)])
+    return folds
+
+
+def _rows(rec: LabeledFeatures, frames: np.ndarray, columns: np.ndarray | None, stride: int = 1):
+    """Feature rows ``(N, F')``, labels ``(N, C)`` of the annotated animal-frames in ``frames``
+    (every ``stride``-th frame)."""
+    if stride > 1:
+        frames = frames & (np.arange(frames.shape[0]) % stride == 0)
+    t_idx, i_idx = np.nonzero(rec.annotated & frames[:, None])
+    x = rec.features[t_idx, i_idx]
+    if columns is not None:
+        x = x[:, columns]
+    return x, rec.present[t_idx, i_idx], t_idx, i_idx
+
+
+def _train(x: np.ndarray, y: np.ndarray, params: dict, rounds: int):
+    """A LightGBM booster, or the constant probability when ``y`` holds one class."""
+    import lightgbm as lgb
+
+    if y.all() or not y.any():
+        return float(y.mean()) if y.size else 0.0
+    dataset = lgb.Dataset(x, label=y.astype(np.float32), params=_dataset_params(params))
+    return lgb.train(params, dataset, num_boost_round=rounds)
+
+
+def _dataset_params(params: dict) -> dict:
+    return {"max_bin": params.get("max_bin", 255), "verbose": -1, "seed": params.get("seed", 0)}
+
+
+def _predict(model, x: np.ndarray) -> np.ndarray:
+    if isinstance(model, float):
+        return np.full(x.shape[0], model, dtype=np.float64)
+    return model.predict(x, num_threads=1)
+
+
+def _choose_threshold(oof: list[np.ndarray], truth: list[np.ndarray], fps: float,
+                      bout_candidates_s: Sequence[float]) -> tuple[float, float, float]:
+    """(threshold, min bout seconds, F1) maximizing the pooled out-of-fold F1.
+
+    ``oof`` and ``truth`` are lists of ``(T, I)`` arrays (NaN / False where not scored); animals and
+    recordings are separate tracks for bout filtering.
+    """
+    tracks_p, tracks_y = [], []
+    for p, y in zip(oof, truth):
+        for i in range(p.shape[1]):
+            # One NaN frame between tracks so that a bout never runs from one track into the next.
+            tracks_p.append(np.append(p[:, i], np.nan))
+            tracks_y.append(np.append(y[:, i], False))
+    p = np.concatenate(tracks_p)
+    y = np.concatenate(tracks_y)
+    valid = ~np.isnan(p)
+    if not y[valid].any():
+        return 0.5, 0.0, float("nan")
+    dec = np.nan_to_num(p, nan=-1.0)[:, None] >= THRESHOLD_GRID[None, :]  # (N, K)
+    best = (0.5, 0.0, -1.0)
+    for seconds in sorted(set(bout_candidates_s)):
+        frames = max(1, int(round(seconds * fps)))
+        d = remove_short_bouts(dec, frames) if frames > 1 else dec
+        f1 = _f1_per_column(d[valid], y[valid])
+        if np.isnan(f1).all():
+            continue
+        j = int(np.nanargmax(f1))
+        if f1[j] > best[2] + 1e-9:
+            best = (float(THRESHOLD_GRID[j]), float(seconds), float(f1[j]))
+    if best[2] < 0:
+        return 0.5, 0.0, float("nan")
+    return best
+
+
+@dataclass
+class DecisionLayer:
+    """Per-behavior boosted trees with thresholds and minimum bouts chosen out of fold.
+
+    Attributes
+    ----------
+    behaviors : list of str
+    feature_names : list of str
+        Every input column, in order (the feature bank's names, then ``encoder_*``...).
+    groups : dict of str to list of int
+        Column indices of each feature group (``"bank"`` always).
+    columns : list of list of int
+        Per behavior, the columns its model reads (the groups chosen for it).
+    chosen_groups : list of list of str
+    models : list
+        Per behavior, a LightGBM model text, or a float (constant probability).
+    thresholds : np.ndarray
+        ``(C,)`` decision thresholds on the probability.
+    min_bout_s : np.ndarray
+        ``(C,)`` minimum bout lengths in seconds (shorter positive runs are dropped).
+    cv_f1 : np.ndarray
+        ``(C,)`` pooled out-of-fold F1 of the chosen setting.
+    cv_f1_by_group : dict of str to list of float
+        The same for every candidate feature set, for the manifest.
+    cv : str
+        How the folds were made (for messages).
+    skeleton : dict
+        ``{bodypart: [x, y]}`` of the training recordings (:func:`dlc_lookagain.features.skeleton.
+        skeleton_profile`): another project's bodyparts are matched to these before features are made.
+    """
+
+    behaviors: list[str]
+    feature_names: list[str]
+    groups: dict[str, list[int]]
+    columns: list[list[int]]
+    chosen_groups: list[list[str]]
+    models: list
+    thresholds: np.ndarray
+    min_bout_s: np.ndarray
+    cv_f1: np.ndarray
+    cv_f1_by_group: dict[str, list[float]] = field(default_factory=dict)
+    cv: str = ""
+    params: dict = field(default_factory=dict)
+    skeleton: dict = field(default_factory=dict)  # training bodyparts' egocentric profile (features.skeleton)
+    _boosters: list = field(default_factory=list, repr=False)
+
+    # -- inference ---------------------------------------------------------------------------
+
+    def _booster(self, c: int):
+        if not self._boosters:
+            import lightgbm as lgb
+
+            self._boosters = [m if isinstance(m, float) else lgb.Booster(model_str=m) for m in self.models]
+        return self._boosters[c]
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Probability of each behavior.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            float32 ``(T, I, F)`` in the order of :attr:`feature_names`.
+
+        Returns
+        -------
+        np.ndarray
+            float32 ``(T, I, C)``; NaN where the animal has no feature at all (not tracked).
+        """
+        t, n_ind, n_feat = features.shape
+        if n_feat != len(self.feature_names):
+            raise ValueError(f"{n_feat} feature columns for a decision layer of {len(self.feature_names)}")
+        flat = features.reshape(-1, n_feat)
+        out = np.empty((flat.shape[0], len(self.behaviors)), dtype=np.float32)
+        for c in range(len(self.behaviors)):
+            out[:, c] = _predict(self._booster(c), flat[:, self.columns[c]])
+        absent = np.isnan(flat).all(axis=1)
+        out[absent] = np.nan
+        return out.reshape(t, n_ind, len(self.behaviors))
+
+    def decide(self, proba: np.ndarray, fps: float) -> np.ndarray:
+        """bool ``(T, I, C)``: probability >= threshold, then bouts shorter than the minimum dropped."""
+        dec = np.nan_to_num(proba, nan=0.0) >= self.thresholds[None, None, :]
+        for c, seconds in enumerate(self.min_bout_s):
+            frames = int(round(float(seconds) * fps))
+            if frames > 1:
+                dec[..., c] = remove_short_bouts(dec[..., c], frames)
+        return dec
+
+    # -- storage (plain JSON types and LightGBM text: nothing is unpickled) --------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "boosted-trees",
+            "behaviors": list(self.behaviors),
+            "feature_names": list(self.feature_names),
+            "groups": {k: [int(i) for i in v] for k, v in self.groups.items()},
+            "columns": [[int(i) for i in cols] for cols in self.columns],
+            "chosen_groups": [list(g) for g in self.chosen_groups],
+            "models": [m if isinstance(m, (str, float)) else m.model_to_string() for m in self.models],
+            "thresholds": [float(v) for v in self.thresholds],
+            "min_bout_s": [float(v) for v in self.min_bout_s],
+            "cv_f1": [None if not np.isfinite(v) else float(v) for v in self.cv_f1],
+            "cv_f1_by_group": {k: [None if v is None or not np.isfinite(v) else float(v) for v in vals]
+                               for k, vals in self.cv_f1_by_group.items()},
+            "cv": self.cv,
+            "params": dict(self.params),
+            "skeleton": {str(k): [float(a) for a in v] for k, v in self.skeleton.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, blob: dict) -> "DecisionLayer":
+        """Rebuild from :meth:`to_dict`; raises ValueError on anything inconsistent."""
+        if not isinstance(blob, dict) or blob.get("kind") != "boosted-trees":
+            raise ValueError("not a boosted-trees decision layer")
+        behaviors = [str(b) for b in blob["behaviors"]]
+        names = [str(n) for n in blob["feature_names"]]
+        models = blob["models"]
+        columns = [[int(i) for i in cols] for cols in blob["columns"]]
+        n = len(behaviors)
+        if not (len(models) == len(columns) == len(blob["thresholds"]) == len(blob["min_bout_s"]) == n):
+            raise ValueError("decision layer: per-behavior lists of different lengths")
+        if any(i < 0 or i >= len(names) for cols in columns for i in cols):
+            raise ValueError("decision layer: a column index outside the feature list")
+        if any(not isinstance(m, (str, float, int)) for m in models):
+            raise ValueError("decision layer: a model that is neither LightGBM text nor a constant")
+        models = [float(m) if isinstance(m, (float, int)) else m for m in models]
+        return cls(
+            behaviors=behaviors, feature_names=names,
+            groups={str(k): [int(i) for i in v] for k, v in blob.get("groups", {}).items()},
+            columns=columns, chosen_groups=[list(map(str, g)) for g in blob.get("chosen_groups", [[]] * n)],
+            models=models, thresholds=np.asarray(blob["thresholds"], dtype=np.float64),
+            min_bout_s=np.asarray(blob["min_bout_s"], dtype=np.float64),
+            cv_f1=np.asarray([np.nan if v is None else v for v in blob.get("cv_f1", [None] * n)], dtype=np.float64),
+            cv_f1_by_group=dict(blob.get("cv_f1_by_group", {})), cv=str(blob.get("cv", "")),
+            params=dict(blob.get("params", {})),
+            skeleton={str(k): [float(a) for a in v][:2] for k, v in dict(blob.get("skeleton", {})).items()},
+        )
+
+
+def fit_decision_layer(
+    recordings: Sequence[LabeledFeatures],
+    behaviors: Sequence[str],
+    feature_names: Sequence[str],
+    *,
+    groups: dict[str, Sequence[int]] | None = None,
+    k: int = 5,
+    gap_s: float = 1.0,
+    min_gain: float = 0.01,
+    bout_candidates_s: Sequence[float] = MIN_BOUT_CANDIDATES_S,
+    params: dict | None = None,
+    rounds: int = DEFAULT_ROUNDS,
+    cv_stride: int = 2,
+    seed: int = 0,
+    threads: int | None = None,
+    progress: bool = False,
+) -> DecisionLayer:
+    """Fit the decision layer with everything chosen by blocked out-of-fold cross-validation.
+
+    Parameters
+    ----------
+    recordings : sequence of LabeledFeatures
+        Every labeled recording, features in the column order of ``feature_names``.
+    behaviors : sequence of str
+        The C behaviors (last axis of ``present``).
+    feature_names : sequence of str
+    groups : dict of str to column indices, optional
+        Feature groups. ``"bank"`` is always used; any other group (e.g. ``"encoder"``) is tried as
+        ``bank + group`` and kept for a behavior only if it raises that behavior's out-of-fold F1 by
+        more than ``min_gain``. Default: every column is the bank.
+    k : int
+        Number of folds (see :func:`cv_folds`).
+    gap_s : float
+        Gap around test blocks of a single recording.
+    min_gain : float
+        F1 a non-bank group must add to be used for a behavior.
+    bout_candidates_s : sequence of float
+        Minimum bout lengths tried together with the threshold.
+    params : dict, optional
+        LightGBM parameters (default :data:`DEFAULT_PARAMS`).
+    rounds : int
+        Boosting rounds.
+    cv_stride : int
+        Cross-validation models train on every ``cv_stride``-th frame (adjacent frames are
+        near-duplicates; this halves the cost) and predict every held-out frame; the final models
+        train on every labeled frame.
+    seed : int
+    threads : int, optional
+        LightGBM threads (default: all cores).
+    progress : bool
+        Progress bar over folds and candidates.
+
+    Returns
+    -------
+    DecisionLayer
+    """
+    import os
+
+    behaviors = list(behaviors)
+    names = list(feature_names)
+    n_beh = len(behaviors)
+    groups = {k_: list(v) for k_, v in (groups or {"bank": list(range(len(names)))}).items()}
+    if "bank" not in groups:
+        raise ValueError("groups must contain 'bank'")
+    params = {**DEFAULT_PARAMS, **(params or {}), "seed": seed,
+              "num_threads": threads or max(1, os.cpu_count() or 1)}
+    candidates = {"bank": np.asarray(groups["bank"])}
+    for g, cols in groups.items():
+        if g != "bank" and len(cols):
+            candidates[f"bank+{g}"] = np.asarray(sorted(set(groups["bank"]) | set(cols)))
+    folds = cv_folds(recordings, k, gap_s)
+    cv_desc = (f"leave-recording-out over {len(recordings)} recordings ({len(folds)} folds)"
+               if len(recordings) > 1 else f"{len(folds)} blocked time folds, {gap_s:g} s gaps")
+    fps = float(np.median([r.fps for r in recordings]))
+
+    # Out-of-fold probabilities: oof[candidate][c][r] is (T_r, I_r), NaN where not scored.
+    oof = {name: [[np.full(r.annotated.shape, np.nan) for r in recordings] for _ in range(n_beh)]
+           for name in candidates}
+    steps = [(name, f) for name in candidates for f in range(len(folds))]
+    it = steps
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(steps, desc="cross-validation", unit="fit")
+    import lightgbm as lgb
+
+    for name, f in it:
+        cols = candidates[name]
+        parts = [_rows(rec, tr, cols, cv_stride) for rec, (tr, _) in zip(recordings, folds[f])]
+        x = np.concatenate([p[0] for p in parts])
+        y = np.concatenate([p[1] for p in parts])
+        if not x.shape[0]:
+            continue
+        # Binned once per fold; only the label changes from one behavior to the next.
+        dataset = lgb.Dataset(x, label=y[:, 0].astype(np.float32), params=_dataset_params(params),
+                              free_raw_data=False).construct()
+        tests = [_rows(rec, te, cols) for rec, (_, te) in zip(recordings, folds[f])]
+        for c in range(n_beh):
+            yc = y[:, c]
+            if yc.all() or not yc.any():
+                model = float(yc.mean())
+            else:
+                dataset.set_label(yc.astype(np.float32))
+                model = lgb.train(params, dataset, num_boost_round=rounds)
+            for r, (xt, _, t_idx, i_idx) in enumerate(tests):
+                if xt.shape[0]:
+                    oof[name][c][r][t_idx, i_idx] = _predict(model, xt)
+
+    truth = [[r.present[..., c] & r.annotated for r in recordings] for c in range(n_beh)]
+    choice = []
+    by_group: dict[str, list[float]] = {name: [] for name in candidates}
+    for c, behavior in enumerate(behaviors):
+        results = {name: _choose_threshold(oof[name][c], truth[c], fps, bout_candidates_s)
+                   for name in candidates}
+        for name, res in results.items():
+            by_group[name].append(res[2])
+        best = "bank"
+        base_f1 = results["bank"][2]
+        for name, res in results.items():
+            if name != "bank" and np.isfinite(res[2]) and (not np.isfinite(base_f1) or res[2] > base_f1 + min_gain) \
+                    and res[2] > results[best][2]:
+                best = name
+        choice.append((best, *results[best]))
+        logger.info("%s: out-of-fold F1 %s -> %s (threshold %.2f, min bout %.2g s)", behavior,
+                    ", ".join(f"{n} {r[2]:.3f}" for n, r in results.items()), best, results[best][0],
+                    results[best][1])
+
+    # Final models on every labeled frame, one booster per behavior on its chosen columns.
+    models = []
+    all_parts = {}
+    for c in range(n_beh):
+        name = choice[c][0]
+        if name not in all_parts:
+            parts = [_rows(rec, np.ones(rec.annotated.shape[0], bool), candidates[name]) for rec in recordings]
+            all_parts[name] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        x, y = all_parts[name]
+        model = _train(x, y[:, c], params, rounds)
+        models.append(model if isinstance(model, float) else model.model_to_string())
+        if isinstance(model, float):
+            logger.warning("%s: the labeled frames hold a single class (%d positives of %d); constant "
+                           "probability %.0f", behaviors[c], int(y[:, c].sum()), y.shape[0], model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return DecisionLayer(
+            behaviors=behaviors, feature_names=names, groups={g: [int(i) for i in v] for g, v in groups.items()},
+            columns=[[int(i) for i in candidates[ch[0]]] for ch in choice],
+            chosen_groups=[ch[0].split("+") for ch in choice], models=models,
+            thresholds=np.array([ch[1] for ch in choice]), min_bout_s=np.array([ch[2] for ch in choice]),
+            cv_f1=np.array([ch[3] for ch in choice]), cv_f1_by_group=by_group, cv=cv_desc,
+            params={k_: v for k_, v in params.items() if k_ != "num_threads"},
+        )

@@ -1,0 +1,119 @@
+"""What the decision layer reads for every frame and animal: the fused feature vector.
+
+``x_{t,i} = [bank_{t,i} ; z_{t,i}]``: the keypoint feature bank (:mod:`dlc_lookagain.features`)
+and the pretrained motion encoder's embedding ``z`` (``(T, I, d)``, the self-supervised
+representation of the surrounding window). Columns are addressed by name, so a model trained on one
+skeleton reads another: a column it cannot compute there is NaN (missing), which the trees handle.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from dlc_lookagain.features.bank import feature_bank
+from dlc_lookagain.io.record import PoseRecord
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ENCODER_PREFIX", "encoder_embedding", "frame_features", "align_columns"]
+
+#: Column-name prefix of the motion-embedding features.
+ENCODER_PREFIX = "encoder_"
+#: Warn when a model finds less than this fraction of its columns in a recording.
+MIN_MATCHED_COLUMNS = 0.9
+
+
+def encoder_embedding(record: PoseRecord, net, fps: float, *, progress: bool = False) -> np.ndarray:
+    """The motion encoder's per-frame embedding ``z``: float32 ``(T, I, d)``, NaN where the animal
+    is not visible."""
+    from dlc_lookagain.model.inference import motion_pass
+    from dlc_lookagain.model.pose_tokens import tokenize
+    from dlc_lookagain.model.windows import Sequence
+
+    seq = Sequence(record.source.name if record.source else "recording", tokenize(record), float(fps))
+    z = motion_pass(net, [seq], progress=progress)[0].z.astype(np.float32)
+    z[~seq.pose.visible] = np.nan
+    return z
+
+
+def frame_features(record: PoseRecord, fps: float, *, net=None, encoder: bool = False,
+                   progress: bool = False) -> tuple[np.ndarray, list[str], dict[str, list[int]]]:
+    """Fused features of one recording.
+
+    Parameters
+    ----------
+    record : PoseRecord
+    fps : float
+        Frame rate (windows are in seconds).
+    net : LookAgainModel, optional
+        Needed when ``encoder`` is True.
+    encoder : bool
+        Append the motion embedding (columns ``encoder_0 ... encoder_{d-1}``).
+
+    Returns
+    -------
+    features : np.ndarray
+        float32 ``(T, I, F)``.
+    names : list of str
+    groups : dict
+        ``{"bank": [...], "encoder": [...]}`` column indices.
+    """
+    x, names = feature_bank(record, fps=fps)
+    groups = {"bank": list(range(len(names)))}
+    if encoder:
+        if net is None:
+            raise ValueError("encoder features need the model (net=)")
+        z = encoder_embedding(record, net, fps, progress=progress)
+        groups["encoder"] = list(range(len(names), len(names) + z.shape[-1]))
+        names = names + [f"{ENCODER_PREFIX}{k}" for k in range(z.shape[-1])]
+        x = np.concatenate([x, z], axis=-1)
+    return x, names, groups
+
+
+def align_columns(features: np.ndarray, names: list[str], wanted: list[str], source: str = "") -> np.ndarray:
+    """Reorder ``features`` to the columns ``wanted``; a wanted column that is absent is NaN.
+
+    Logs a warning naming what is missing when fewer than :data:`MIN_MATCHED_COLUMNS` of the
+    wanted columns are found (a skeleton with other bodyparts than the training one).
+    """
+    index = {n: k for k, n in enumerate(names)}
+    take = np.array([index.get(n, -1) for n in wanted])
+    found = take >= 0
+    out = np.full(features.shape[:-1] + (len(wanted),), np.nan, dtype=np.float32)
+    out[..., found] = features[..., take[found]]
+    if len(wanted) and found.mean() < 1.0:
+        missing = [n for n, ok in zip(wanted, found) if not ok]
+        level = logging.WARNING if found.mean() < MIN_MATCHED_COLUMNS else logging.INFO
+        logger.log(level, "%s: %d of the model's %d feature columns cannot be computed here (the skeleton "
+                   "differs from the training one: %s...); they are treated as missing, which costs "
+                   "accuracy: train on this project's labels for the best results", source or "recording",
+                   len(missing), len(wanted), ", ".join(missing[:4]))
+    return out
+
+
+def decide_recording(record: PoseRecord, net, fps: float, *, progress: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Behavior probabilities and decisions of the model's decision layer for one recording.
+
+    Returns
+    -------
+    probabilities : np.ndarray
+        float32 ``(T, I, C)``; NaN where the animal is not tracked.
+    present : np.ndarray
+        bool ``(T, I, C)``: thresholded, bouts shorter than each behavior's minimum removed.
+    """
+    from dlc_lookagain.features.skeleton import rename_to_training
+
+    layer = net.decision
+    record = rename_to_training(record, layer.skeleton)
+    wanted = layer.feature_names
+    encoder = any(n.startswith(ENCODER_PREFIX) for k in range(len(layer.behaviors))
+                  for n in (wanted[i] for i in layer.columns[k]))
+    x, names, _ = frame_features(record, fps, net=net, encoder=encoder, progress=progress)
+    x = align_columns(x, names, wanted, record.source.name if record.source else "")
+    proba = layer.predict_proba(x)
+    present = layer.decide(proba, fps)
+    present &= ~np.isnan(proba)
+    return proba, present
