@@ -303,6 +303,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
              "feature_groups": {b: g for b, g in zip(behaviors, layer.chosen_groups)},
              "thresholds": {b: float(v) for b, v in zip(behaviors, layer.thresholds)},
              "min_bout_s": {b: float(v) for b, v in zip(behaviors, layer.min_bout_s)},
+             "smooth_s": {b: float(v) for b, v in zip(behaviors, layer.smooth_s)},
              "train_seconds": round(seconds, 1)}
     return _save(start, folder, name, extra)
 

@@ -61,6 +61,8 @@ DEFAULT_PARAMS = {
 }
 #: Boosting rounds of every model.
 DEFAULT_ROUNDS = 200
+#: Spans (seconds) of the moving average of probabilities tried before thresholding.
+SMOOTH_CANDIDATES_S = (0.0, 0.5, 1.0)
 #: Threshold grid on the predicted probability.
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)
 
@@ -159,37 +161,60 @@ def _predict(model, x: np.ndarray) -> np.ndarray:
     return model.predict(x, num_threads=1)
 
 
+def _smooth(p: np.ndarray, frames: int) -> np.ndarray:
+    """Centered rolling mean of ``(T, ...)`` probabilities over ``frames`` frames, NaN-aware."""
+    if frames <= 1:
+        return p
+    import pandas as pd
+
+    t = p.shape[0]
+    out = pd.DataFrame(p.reshape(t, -1)).rolling(frames, center=True, min_periods=1).mean().to_numpy()
+    out = out.reshape(p.shape)
+    return np.where(np.isnan(p), np.nan, out)
+
+
+def _odd_frames(seconds: float, fps: float) -> int:
+    n = max(1, int(round(seconds * fps)))
+    return n if n % 2 else n + 1
+
+
 def _choose_threshold(oof: list[np.ndarray], truth: list[np.ndarray], fps: float,
-                      bout_candidates_s: Sequence[float]) -> tuple[float, float, float]:
-    """(threshold, min bout seconds, F1) maximizing the pooled out-of-fold F1.
+                      bout_candidates_s: Sequence[float],
+                      smooth_candidates_s: Sequence[float] = (0.0,)) -> tuple[float, float, float, float]:
+    """(threshold, min bout seconds, smoothing seconds, F1) maximizing the pooled out-of-fold F1.
 
     ``oof`` and ``truth`` are lists of ``(T, I)`` arrays (NaN / False where not scored); animals and
-    recordings are separate tracks for bout filtering.
+    recordings are separate tracks for smoothing and bout filtering.
     """
-    tracks_p, tracks_y = [], []
-    for p, y in zip(oof, truth):
-        for i in range(p.shape[1]):
-            # One NaN frame between tracks so that a bout never runs from one track into the next.
-            tracks_p.append(np.append(p[:, i], np.nan))
-            tracks_y.append(np.append(y[:, i], False))
-    p = np.concatenate(tracks_p)
-    y = np.concatenate(tracks_y)
-    valid = ~np.isnan(p)
-    if not y[valid].any():
-        return 0.5, 0.0, float("nan")
-    dec = np.nan_to_num(p, nan=-1.0)[:, None] >= THRESHOLD_GRID[None, :]  # (N, K)
-    best = (0.5, 0.0, -1.0)
-    for seconds in sorted(set(bout_candidates_s)):
-        frames = max(1, int(round(seconds * fps)))
-        d = remove_short_bouts(dec, frames) if frames > 1 else dec
-        f1 = _f1_per_column(d[valid], y[valid])
-        if np.isnan(f1).all():
-            continue
-        j = int(np.nanargmax(f1))
-        if f1[j] > best[2] + 1e-9:
-            best = (float(THRESHOLD_GRID[j]), float(seconds), float(f1[j]))
-    if best[2] < 0:
-        return 0.5, 0.0, float("nan")
+    best = (0.5, 0.0, 0.0, -1.0)
+    for smooth_s in sorted(set(smooth_candidates_s)):
+        frames = _odd_frames(smooth_s, fps) if smooth_s > 0 else 1
+        tracks_p, tracks_y = [], []
+        for p, y in zip(oof, truth):
+            # Smoothed within a recording's own scored frames only: a held-out block's edges
+            # are NaN, so nothing leaks across them.
+            ps = _smooth(p, frames)
+            for i in range(p.shape[1]):
+                # One NaN frame between tracks so that a bout never runs from one track into the next.
+                tracks_p.append(np.append(ps[:, i], np.nan))
+                tracks_y.append(np.append(y[:, i], False))
+        p = np.concatenate(tracks_p)
+        y = np.concatenate(tracks_y)
+        valid = ~np.isnan(p)
+        if not y[valid].any():
+            return 0.5, 0.0, 0.0, float("nan")
+        dec = np.nan_to_num(p, nan=-1.0)[:, None] >= THRESHOLD_GRID[None, :]  # (N, K)
+        for seconds in sorted(set(bout_candidates_s)):
+            n = max(1, int(round(seconds * fps)))
+            d = remove_short_bouts(dec, n) if n > 1 else dec
+            f1 = _f1_per_column(d[valid], y[valid])
+            if np.isnan(f1).all():
+                continue
+            j = int(np.nanargmax(f1))
+            if f1[j] > best[3] + 1e-9:
+                best = (float(THRESHOLD_GRID[j]), float(seconds), float(smooth_s), float(f1[j]))
+    if best[3] < 0:
+        return 0.5, 0.0, 0.0, float("nan")
     return best
 
 
@@ -213,6 +238,9 @@ class DecisionLayer:
         ``(C,)`` decision thresholds on the probability.
     min_bout_s : np.ndarray
         ``(C,)`` minimum bout lengths in seconds (shorter positive runs are dropped).
+    smooth_s : np.ndarray
+        ``(C,)`` span (seconds) of the centered moving average applied to the probabilities before
+        the threshold (0 = none), chosen out of fold with the threshold.
     cv_f1 : np.ndarray
         ``(C,)`` pooled out-of-fold F1 of the chosen setting.
     cv_f1_by_group : dict of str to list of float
@@ -237,6 +265,7 @@ class DecisionLayer:
     cv: str = ""
     params: dict = field(default_factory=dict)
     skeleton: dict = field(default_factory=dict)  # training bodyparts' egocentric profile (features.skeleton)
+    smooth_s: np.ndarray | None = None  # (C,) seconds of probability smoothing before the threshold
     _boosters: list = field(default_factory=list, repr=False)
 
     # -- inference ---------------------------------------------------------------------------
@@ -272,8 +301,22 @@ class DecisionLayer:
         out[absent] = np.nan
         return out.reshape(t, n_ind, len(self.behaviors))
 
-    def decide(self, proba: np.ndarray, fps: float) -> np.ndarray:
-        """bool ``(T, I, C)``: probability >= threshold, then bouts shorter than the minimum dropped."""
+    def smooth(self, proba: np.ndarray, fps: float) -> np.ndarray:
+        """Probabilities after each behavior's moving average (what the thresholds apply to)."""
+        out = np.array(proba, dtype=np.float32, copy=True)
+        for c, seconds in enumerate(self._smooth_s()):
+            if seconds > 0:
+                out[..., c] = _smooth(out[..., c], _odd_frames(float(seconds), fps))
+        return out
+
+    def _smooth_s(self) -> np.ndarray:
+        return np.zeros(len(self.behaviors)) if self.smooth_s is None else np.asarray(self.smooth_s, float)
+
+    def decide(self, proba: np.ndarray, fps: float, *, smoothed: bool = False) -> np.ndarray:
+        """bool ``(T, I, C)``: smoothed probability >= threshold, then bouts shorter than the minimum
+        dropped. ``smoothed=True``: ``proba`` already went through :meth:`smooth`."""
+        if not smoothed:
+            proba = self.smooth(proba, fps)
         dec = np.nan_to_num(proba, nan=0.0) >= self.thresholds[None, None, :]
         for c, seconds in enumerate(self.min_bout_s):
             frames = int(round(float(seconds) * fps))
@@ -300,6 +343,7 @@ class DecisionLayer:
             "cv": self.cv,
             "params": dict(self.params),
             "skeleton": {str(k): [float(a) for a in v] for k, v in self.skeleton.items()},
+            "smooth_s": [float(v) for v in self._smooth_s()],
         }
 
     @classmethod
@@ -329,6 +373,7 @@ class DecisionLayer:
             cv_f1_by_group=dict(blob.get("cv_f1_by_group", {})), cv=str(blob.get("cv", "")),
             params=dict(blob.get("params", {})),
             skeleton={str(k): [float(a) for a in v][:2] for k, v in dict(blob.get("skeleton", {})).items()},
+            smooth_s=np.asarray(blob.get("smooth_s", [0.0] * n), dtype=np.float64),
         )
 
 
@@ -342,6 +387,7 @@ def fit_decision_layer(
     gap_s: float = 1.0,
     min_gain: float = 0.01,
     bout_candidates_s: Sequence[float] = MIN_BOUT_CANDIDATES_S,
+    smooth_candidates_s: Sequence[float] = SMOOTH_CANDIDATES_S,
     params: dict | None = None,
     rounds: int = DEFAULT_ROUNDS,
     cv_stride: int = 2,
@@ -370,6 +416,8 @@ def fit_decision_layer(
         F1 a non-bank group must add to be used for a behavior.
     bout_candidates_s : sequence of float
         Minimum bout lengths tried together with the threshold.
+    smooth_candidates_s : sequence of float
+        Spans of the probability moving average tried together with them (0 = none).
     params : dict, optional
         LightGBM parameters (default :data:`DEFAULT_PARAMS`).
     rounds : int
@@ -444,20 +492,20 @@ def fit_decision_layer(
     choice = []
     by_group: dict[str, list[float]] = {name: [] for name in candidates}
     for c, behavior in enumerate(behaviors):
-        results = {name: _choose_threshold(oof[name][c], truth[c], fps, bout_candidates_s)
+        results = {name: _choose_threshold(oof[name][c], truth[c], fps, bout_candidates_s, smooth_candidates_s)
                    for name in candidates}
         for name, res in results.items():
-            by_group[name].append(res[2])
+            by_group[name].append(res[3])
         best = "bank"
-        base_f1 = results["bank"][2]
+        base_f1 = results["bank"][3]
         for name, res in results.items():
-            if name != "bank" and np.isfinite(res[2]) and (not np.isfinite(base_f1) or res[2] > base_f1 + min_gain) \
-                    and res[2] > results[best][2]:
+            if name != "bank" and np.isfinite(res[3]) and (not np.isfinite(base_f1) or res[3] > base_f1 + min_gain) \
+                    and res[3] > results[best][3]:
                 best = name
         choice.append((best, *results[best]))
-        logger.info("%s: out-of-fold F1 %s -> %s (threshold %.2f, min bout %.2g s)", behavior,
-                    ", ".join(f"{n} {r[2]:.3f}" for n, r in results.items()), best, results[best][0],
-                    results[best][1])
+        logger.info("%s: out-of-fold F1 %s -> %s (threshold %.2f, min bout %.2g s, smoothing %.2g s)", behavior,
+                    ", ".join(f"{n} {r[3]:.3f}" for n, r in results.items()), best, results[best][0],
+                    results[best][1], results[best][2])
 
     # Final models on every labeled frame, one booster per behavior on its chosen columns.
     models = []
@@ -480,6 +528,6 @@ def fit_decision_layer(
             columns=[[int(i) for i in candidates[ch[0]]] for ch in choice],
             chosen_groups=[ch[0].split("+") for ch in choice], models=models,
             thresholds=np.array([ch[1] for ch in choice]), min_bout_s=np.array([ch[2] for ch in choice]),
-            cv_f1=np.array([ch[3] for ch in choice]), cv_f1_by_group=by_group, cv=cv_desc,
+            smooth_s=np.array([ch[3] for ch in choice]), cv_f1=np.array([ch[4] for ch in choice]), cv_f1_by_group=by_group, cv=cv_desc,
             params={k_: v for k_, v in params.items() if k_ != "num_threads"},
         )

@@ -100,7 +100,8 @@ def decide_recording(record: PoseRecord, net, fps: float, *, progress: bool = Fa
     Returns
     -------
     probabilities : np.ndarray
-        float32 ``(T, I, C)``; NaN where the animal is not tracked.
+        float32 ``(T, I, C)``, after each behavior's moving average; NaN where the animal is not
+        tracked.
     present : np.ndarray
         bool ``(T, I, C)``: thresholded, bouts shorter than each behavior's minimum removed.
     """
@@ -113,7 +114,7 @@ def decide_recording(record: PoseRecord, net, fps: float, *, progress: bool = Fa
                   for n in (wanted[i] for i in layer.columns[k]))
     x, names, _ = frame_features(record, fps, net=net, encoder=encoder, progress=progress)
     x = align_columns(x, names, wanted, record.source.name if record.source else "")
-    proba = layer.predict_proba(x)
-    present = layer.decide(proba, fps)
+    proba = layer.smooth(layer.predict_proba(x), fps)
+    present = layer.decide(proba, fps, smoothed=True)
     present &= ~np.isnan(proba)
     return proba, present
