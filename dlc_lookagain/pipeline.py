@@ -327,7 +327,8 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     from dlc_lookagain.model.vision import FrameFeatureExtractor
     from dlc_lookagain.model.windows import Sequence
 
-    fps = resolve_fps(rec, fps)
+    if fps is None:  # analyze_recording resolves it once (and says so) before calling
+        fps = resolve_fps(rec)
     if getattr(net, "decision", None) is not None:
         from dlc_lookagain.model.frame_features import decide_recording
 

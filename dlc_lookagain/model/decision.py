@@ -30,15 +30,15 @@ Models are stored as LightGBM's text format (no pickle): loading one never runs 
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from dlc_lookagain.features.kinematics import remove_short_bouts
-from dlc_lookagain.model.cross_validation import MIN_BOUT_CANDIDATES_S, _f1_per_column
+from dlc_lookagain.features.bank import _centered_mean
+from dlc_lookagain.features.kinematics import _odd_window, remove_short_bouts
+from dlc_lookagain.model.cross_validation import MIN_BOUT_CANDIDATES_S, _f1_per_column, blocked_folds
 
 logger = logging.getLogger(__name__)
 
@@ -118,13 +118,10 @@ def cv_folds(recordings: Sequence[LabeledFeatures], k: int = 5, gap_s: float = 1
         return folds
     rec = recordings[0]
     t = rec.features.shape[0]
-    k = max(2, min(k, t))
-    gap = int(math.ceil(gap_s * rec.fps))
-    edges = np.linspace(0, t, k + 1).round().astype(int)
-    frames = np.arange(t)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        test = (frames >= lo) & (frames < hi)
-        train = (frames < lo - gap) | (frames >= hi + gap)
+    for train_idx, test_idx in blocked_folds(t, max(2, min(k, t)), fps=rec.fps, gap_s=gap_s):
+        train, test = np.zeros(t, bool), np.zeros(t, bool)
+        train[train_idx] = True
+        test[test_idx] = True
         folds.append([(train, test)])
     return folds
 
@@ -141,14 +138,23 @@ def _rows(rec: LabeledFeatures, frames: np.ndarray, columns: np.ndarray | None, 
     return x, rec.present[t_idx, i_idx], t_idx, i_idx
 
 
-def _train(x: np.ndarray, y: np.ndarray, params: dict, rounds: int):
-    """A LightGBM booster, or the constant probability when ``y`` holds one class."""
+def _train(dataset, y: np.ndarray, params: dict, rounds: int):
+    """A LightGBM booster on ``dataset`` with labels ``y``, or the constant probability when ``y``
+    holds one class."""
     import lightgbm as lgb
 
     if y.all() or not y.any():
         return float(y.mean()) if y.size else 0.0
-    dataset = lgb.Dataset(x, label=y.astype(np.float32), params=_dataset_params(params))
+    dataset.set_label(y.astype(np.float32))
     return lgb.train(params, dataset, num_boost_round=rounds)
+
+
+def _binned(x: np.ndarray, params: dict):
+    """LightGBM's binned copy of ``x``, built once and reused for every behavior's labels."""
+    import lightgbm as lgb
+
+    return lgb.Dataset(x, label=np.zeros(x.shape[0], np.float32), params=_dataset_params(params),
+                       free_raw_data=False).construct()
 
 
 def _dataset_params(params: dict) -> dict:
@@ -162,20 +168,8 @@ def _predict(model, x: np.ndarray) -> np.ndarray:
 
 
 def _smooth(p: np.ndarray, frames: int) -> np.ndarray:
-    """Centered rolling mean of ``(T, ...)`` probabilities over ``frames`` frames, NaN-aware."""
-    if frames <= 1:
-        return p
-    import pandas as pd
-
-    t = p.shape[0]
-    out = pd.DataFrame(p.reshape(t, -1)).rolling(frames, center=True, min_periods=1).mean().to_numpy()
-    out = out.reshape(p.shape)
-    return np.where(np.isnan(p), np.nan, out)
-
-
-def _odd_frames(seconds: float, fps: float) -> int:
-    n = max(1, int(round(seconds * fps)))
-    return n if n % 2 else n + 1
+    """Centered NaN-aware moving average over ``frames`` frames; unscored (NaN) frames stay NaN."""
+    return np.where(np.isnan(p), np.nan, _centered_mean(p, frames))
 
 
 def _choose_threshold(oof: list[np.ndarray], truth: list[np.ndarray], fps: float,
@@ -188,7 +182,7 @@ def _choose_threshold(oof: list[np.ndarray], truth: list[np.ndarray], fps: float
     """
     best = (0.5, 0.0, 0.0, -1.0)
     for smooth_s in sorted(set(smooth_candidates_s)):
-        frames = _odd_frames(smooth_s, fps) if smooth_s > 0 else 1
+        frames = _odd_window(smooth_s, fps) if smooth_s > 0 else 1
         tracks_p, tracks_y = [], []
         for p, y in zip(oof, truth):
             # Smoothed within a recording's own scored frames only: a held-out block's edges
@@ -306,7 +300,7 @@ class DecisionLayer:
         out = np.array(proba, dtype=np.float32, copy=True)
         for c, seconds in enumerate(self._smooth_s()):
             if seconds > 0:
-                out[..., c] = _smooth(out[..., c], _odd_frames(float(seconds), fps))
+                out[..., c] = _smooth(out[..., c], _odd_window(float(seconds), fps))
         return out
 
     def _smooth_s(self) -> np.ndarray:
@@ -464,8 +458,6 @@ def fit_decision_layer(
         from tqdm.auto import tqdm
 
         it = tqdm(steps, desc="cross-validation", unit="fit")
-    import lightgbm as lgb
-
     for name, f in it:
         cols = candidates[name]
         parts = [_rows(rec, tr, cols, cv_stride) for rec, (tr, _) in zip(recordings, folds[f])]
@@ -473,17 +465,10 @@ def fit_decision_layer(
         y = np.concatenate([p[1] for p in parts])
         if not x.shape[0]:
             continue
-        # Binned once per fold; only the label changes from one behavior to the next.
-        dataset = lgb.Dataset(x, label=y[:, 0].astype(np.float32), params=_dataset_params(params),
-                              free_raw_data=False).construct()
+        dataset = _binned(x, params)
         tests = [_rows(rec, te, cols) for rec, (_, te) in zip(recordings, folds[f])]
         for c in range(n_beh):
-            yc = y[:, c]
-            if yc.all() or not yc.any():
-                model = float(yc.mean())
-            else:
-                dataset.set_label(yc.astype(np.float32))
-                model = lgb.train(params, dataset, num_boost_round=rounds)
+            model = _train(dataset, y[:, c], params, rounds)
             for r, (xt, _, t_idx, i_idx) in enumerate(tests):
                 if xt.shape[0]:
                     oof[name][c][r][t_idx, i_idx] = _predict(model, xt)
@@ -514,9 +499,10 @@ def fit_decision_layer(
         name = choice[c][0]
         if name not in all_parts:
             parts = [_rows(rec, np.ones(rec.annotated.shape[0], bool), candidates[name]) for rec in recordings]
-            all_parts[name] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-        x, y = all_parts[name]
-        model = _train(x, y[:, c], params, rounds)
+            x = np.concatenate([p[0] for p in parts])
+            all_parts[name] = (_binned(x, params), np.concatenate([p[1] for p in parts]))
+        dataset, y = all_parts[name]
+        model = _train(dataset, y[:, c], params, rounds)
         models.append(model if isinstance(model, float) else model.model_to_string())
         if isinstance(model, float):
             logger.warning("%s: the labeled frames hold a single class (%d positives of %d); constant "

@@ -110,8 +110,7 @@ def decide_recording(record: PoseRecord, net, fps: float, *, progress: bool = Fa
     layer = net.decision
     record = rename_to_training(record, layer.skeleton)
     wanted = layer.feature_names
-    encoder = any(n.startswith(ENCODER_PREFIX) for k in range(len(layer.behaviors))
-                  for n in (wanted[i] for i in layer.columns[k]))
+    encoder = any("encoder" in groups for groups in layer.chosen_groups)
     x, names, _ = frame_features(record, fps, net=net, encoder=encoder, progress=progress)
     x = align_columns(x, names, wanted, record.source.name if record.source else "")
     proba = layer.smooth(layer.predict_proba(x), fps)
