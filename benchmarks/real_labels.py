@@ -357,16 +357,37 @@ def _feature_bank(fold: Fold):
     return _BANK_CACHE[key]
 
 
-def lookagain_method(fold: Fold, seed: int = SEED) -> Prediction:
+_AUGMENTED_CACHE: dict = {}
+
+
+def _augmented_bank(fold: Fold):
+    """Feature bank of the part-dropout copy (:func:`dlc_lookagain.features.skeleton.part_dropout_copy`),
+    as ``train`` computes it; the skeleton profile uses no label."""
+    from dlc_lookagain.features import feature_bank
+    from dlc_lookagain.features.skeleton import part_dropout_copy, training_skeleton
+
+    key = (fold.dataset, id(fold.record))
+    if key not in _AUGMENTED_CACHE:
+        _AUGMENTED_CACHE.clear()
+        profile = training_skeleton([fold.record])
+        _AUGMENTED_CACHE[key] = per_session(lambda r: feature_bank(part_dropout_copy(r, profile)), fold.record,
+                                            fold.segments)
+    return _AUGMENTED_CACHE[key]
+
+
+def lookagain_method(fold: Fold, seed: int = SEED, augment: bool = False) -> Prediction:
     """What ``dlc_lookagain.train`` fits (its default decision layer): the feature bank and boosted
     trees, thresholds and minimum bouts by blocked out-of-fold CV inside the fold's training frames
-    (leave-one-session-out over the training sessions when there are several)."""
+    (leave-one-session-out over the training sessions when there are several); ``augment``: the
+    trees also train on a part-dropout copy of the pose (``train(part_dropout=True)``)."""
     from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer
 
     x, names = _feature_bank(fold)
+    xa = _augmented_bank(fold)[0] if augment else None
     fps = float(fold.record.fps)
     bounds = session_bounds(fold.record.n_frames, fold.segments)
-    samples = [LabeledFeatures(x[lo:hi], fold.train_present[lo:hi], fold.train_annotated[lo:hi], fps)
+    samples = [LabeledFeatures(x[lo:hi], fold.train_present[lo:hi], fold.train_annotated[lo:hi], fps,
+                               augmented=None if xa is None else xa[lo:hi])
                for lo, hi in bounds if fold.train_annotated[lo:hi].any()]
     layer = fit_decision_layer(samples, fold.behaviors, names, seed=seed)
     proba = layer.predict_proba(x)
@@ -392,6 +413,7 @@ def main_methods() -> dict[str, Method]:
 def all_methods() -> dict[str, Method]:
     """Every method of this file (``--methods`` choices)."""
     return {**main_methods(), "simba-forest-nobouts": forest_no_bouts_method,
+            "lookagain-part-dropout": lambda fold: lookagain_method(fold, augment=True),
             "lookagain-neural": lookagain_neural_method}
 
 

@@ -92,6 +92,9 @@ def _add_model_options(p: argparse.ArgumentParser, top_k: bool = True) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vision-encoder", metavar="SPEC",
+                   help="vision backbone to look with, e.g. 'torchscript:/path/model.pt' (a model file may "
+                   "only name a built-in backbone itself; default: the one the model names)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute every video, even those whose behavior files are up to date")
     p.add_argument("--min-bout", type=float, default=0.2, metavar="SECONDS",
@@ -195,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", action="store_true",
                    help="also offer the motion encoder's embedding to the trees (used per behavior only where "
                    "it raises the cross-validated F1)")
+    p.add_argument("--part-dropout", action="store_true",
+                   help="also train on copies with one bodypart replaced by its guess (slower; softens the "
+                        "loss on a project that lacks a tail-end bodypart, not a head one: docs/benchmarks.md)")
     p.add_argument("--folds", type=_positive_int, default=5,
                    help="cross-validation folds (recordings held out whole when there are several; default 5)")
 
@@ -277,7 +283,7 @@ def _run(args) -> int:
             outputs = dict(figures="figures" in to, labeled_video="video" in to,
                            exports=[e for e in ("boris", "nwb") if e in to])
         common = dict(top_k=args.top_k, model=args.model, overwrite=args.overwrite, min_bout_s=args.min_bout,
-                      fps=args.fps,
+                      fps=args.fps, vision_encoder=args.vision_encoder,
                       n_workers=args.n_workers, scheduler=args.scheduler, progress=progress,
                       recompute_changed=args.command == "analyze", **outputs)
         inputs = _input_kwargs(args)
@@ -296,7 +302,8 @@ def _run(args) -> int:
 
         path = train(args.path, args.labels, videos=args.videos, behaviors=args.behaviors, model=args.model,
                      name=args.name, steps=args.steps, seed=args.seed, progress=progress, fps=args.fps,
-                     decision=args.decision, encoder=args.encoder, folds=args.folds)
+                     decision=args.decision, encoder=args.encoder, folds=args.folds,
+                     part_dropout=args.part_dropout)
         sys.stdout.write(f"model saved: {path}\n")
         return EXIT_OK
     if args.command == "pretrain":

@@ -198,7 +198,8 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
                                   f"({model_behaviors}); train a model on these labels first")
         shared = common if shared is None else [b for b in shared if b in common]
         prediction, extractor = predict_recording(rec, net, top_k, extractor=extractor, cache=cache,
-                                                  progress=progress, fps=resolve_fps(rec, fps, label_fps=lab.fps))
+                                                  progress=progress, fps=resolve_fps(rec, fps, label_fps=lab.fps),
+                                                  movement_states_out_of_domain=False)  # score the model itself
         rows = lab.annotated & ~np.isnan(prediction.probabilities[..., 0])  # (T, I)
         idx = [model_behaviors.index(b) for b in common]
         lab_idx = [lab.behaviors.index(b) for b in common]

@@ -304,13 +304,19 @@ def model_sha256(net, manifest: dict) -> str:
 
 
 def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cache=None,
-                      progress: bool = True, fps: float | None = None):
+                      progress: bool = True, fps: float | None = None,
+                      movement_states_out_of_domain: bool = True):
     """Behavior probabilities of one recording, looking at ``top_k`` of its frames.
 
     A model with a decision layer (every model ``train`` makes) decides from the fused keypoint
     features; its decision layer reads no vision yet, so no frame is decoded for it whatever
     ``top_k`` (``looked`` stays all False). ``fps`` overrides the recording's frame rate (see
     :func:`dlc_lookagain.io.record.resolve_fps`).
+
+    With the bundled model, a recording unlike its training data (other skeleton, body shape or
+    speeds: :func:`dlc_lookagain.model.domain.domain_report`) gets movement states (still / moving /
+    fast) instead of the bundled behaviors, with a warning that says how to train
+    (``movement_states_out_of_domain=False`` forces the bundled behaviors).
 
     Returns
     -------
@@ -324,6 +330,7 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     from dlc_lookagain.model.inference import choose_frames, fused_pass, motion_pass
     from dlc_lookagain.model.look import attach_visual, look
     from dlc_lookagain.model.pose_tokens import tokenize
+    from dlc_lookagain.model.lookagain import vision_encoder_spec
     from dlc_lookagain.model.vision import FrameFeatureExtractor
     from dlc_lookagain.model.windows import Sequence
 
@@ -340,13 +347,29 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
                                         present=present, thresholds=net.decision.thresholds.astype(np.float32),
                                         looked=np.zeros(rec.n_frames, bool))
         return prediction, extractor
+    if getattr(net, "kind", "") == "bundled" and movement_states_out_of_domain:
+        from dlc_lookagain.model.domain import MOVEMENT_STATES, domain_report, movement_states
+
+        report = domain_report(rec, fps)
+        if not report.in_domain:
+            logger.warning(
+                "%s: this recording is unlike the generated mice the bundled model was trained on (%s); "
+                "its behaviors would be guesses, so movement states (%s, by body lengths per second) are "
+                "written instead. For your own behaviors: label a few recordings and run "
+                "`dlc-lookagain train <config.yaml>` (docs/training.md)",
+                rec.source.name, "; ".join(report.reasons), "/".join(MOVEMENT_STATES))
+            p, present = movement_states(rec, fps)
+            prediction = BehaviorPrediction(behaviors=list(MOVEMENT_STATES), probabilities=p, present=present,
+                                            thresholds=np.full(len(MOVEMENT_STATES), 0.5, np.float32),
+                                            looked=np.zeros(rec.n_frames, bool))
+            return prediction, extractor
     seq = Sequence(rec.source.name, tokenize(rec), fps)
     mp = motion_pass(net, [seq], progress=progress and seq.n_frames > 20000)[0]
     looked = np.zeros(0, np.int64)
     if rec.video_path is not None and top_k > 0:
         looked = choose_frames(net, seq, mp, top_k)
         if extractor is None:
-            extractor = FrameFeatureExtractor(net.config.vision_encoder, crop_scale=net.config.crop_scale)
+            extractor = FrameFeatureExtractor(vision_encoder_spec(net), crop_scale=net.config.crop_scale)
         attach_visual(seq, look(rec, seq.pose, looked, extractor, cache, progress=progress), sparse=True)
     elif rec.video_path is None:
         logger.warning("%s: no video; behaviors from keypoints only", rec.source.name)
@@ -595,6 +618,8 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
             "missing_fraction": summary.missing_fraction,
             "video_scale": float(rec.video_scale),
         }
+        if getattr(net, "kind", "") == "bundled" and list(prediction.behaviors) != list(net.config.behaviors):
+            extra_meta["behavior_source"] = "movement states: the recording is outside the bundled model's domain"
         min_bout = max(1, int(round(options.min_bout_s * fps)))
         outputs = write_annotations(rec, prediction, destfolder=options.destfolder, overwrite=True,
                                     min_bout_frames=min_bout, extra_metadata=extra_meta)
@@ -741,6 +766,7 @@ def analyze(
     workspace: str | Path | None = None,
     recompute_changed: bool = True,
     fps: float | None = None,
+    vision_encoder: str | None = None,
     progress: bool = True,
 ) -> list[RecordingSummary]:
     """Label behaviors in every analyzed recording of a pose project and write them beside the poses.
@@ -794,6 +820,10 @@ def analyze(
     fps : float, optional
         Frame rate of the recordings. Default: from the video or SLEAP file; a DLC csv/h5 without
         its video stores none, and 30 is then assumed with a warning.
+    vision_encoder : str, optional
+        Vision backbone spec to look with (:func:`dlc_lookagain.model.vision.load_vision_encoder`),
+        e.g. the ``"torchscript:/path/model.pt"`` a model was trained with. A model file may only
+        name a built-in backbone itself: a file-based one must come from you.
     progress : bool
         Show progress bars.
 
@@ -819,7 +849,7 @@ def analyze(
         config_path, videos, videotype=videotype, destfolder=destfolder,
         shuffle=shuffle, filtered=filtered, track_method=track_method,
     )
-    from dlc_lookagain.model.lookagain import LookAgainModel
+    from dlc_lookagain.model.lookagain import LookAgainModel, use_vision_encoder, vision_encoder_spec
     from dlc_lookagain.project_training import project_folder
 
     from dlc_lookagain.io.paths import absolute_path
@@ -828,8 +858,13 @@ def analyze(
     workspace = absolute_path(workspace)
     destfolder = absolute_path(Path(destfolder).expanduser()) if destfolder is not None else None
     net, manifest = resolve_model(workspace, model)
+    if vision_encoder is not None:
+        use_vision_encoder(net, vision_encoder)  # the caller names it: the model file never may
+    elif top_k > 0 and getattr(net, "decision", None) is None:
+        vision_encoder_spec(net)  # refuse now, not once per recording
 
-    model_ref = manifest["path"] if manifest.get("path") and not isinstance(model, LookAgainModel) else net
+    model_ref = (manifest["path"] if manifest.get("path") and not isinstance(model, LookAgainModel)
+                 and vision_encoder is None else net)
     _WORKER_MODELS.clear()
     if isinstance(model_ref, str):
         _WORKER_MODELS[(model_ref, os.stat(model_ref).st_mtime_ns)] = net
@@ -838,7 +873,8 @@ def analyze(
         overwrite=overwrite, min_bout_s=float(min_bout_s), figures=figures, labeled_video=labeled_video,
         exports=exports, progress=progress, project_folder=workspace, recompute_changed=recompute_changed,
         fingerprint={"model_sha256": model_sha256(net, manifest), "top_k": float(top_k),
-                     "min_bout_s": float(min_bout_s), **({"fps": float(fps)} if fps is not None else {})},
+                     "min_bout_s": float(min_bout_s), **({"fps": float(fps)} if fps is not None else {}),
+                     **({"vision_encoder": vision_encoder} if vision_encoder is not None else {})},
         fps=None if fps is None else float(fps),
     )
     if scheduler is not None or n_workers > 1:

@@ -149,13 +149,14 @@ def _start_model(model):
 
 def _setup(config_path, videos, model, seed: int, progress: bool = True):
     """Records, starting model, and the vision extractor with the project's feature cache."""
+    from dlc_lookagain.model.lookagain import vision_encoder_spec
     from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
 
     torch.manual_seed(seed)
     folder = project_folder(config_path)
     records = _records(config_path, videos, progress)
     start, _ = _start_model(model)
-    extractor = FrameFeatureExtractor(start.config.vision_encoder, crop_scale=start.config.crop_scale)
+    extractor = FrameFeatureExtractor(vision_encoder_spec(start), crop_scale=start.config.crop_scale)
     cache = FeatureCache(folder / "lookagain" / "vision-cache")
     return folder, records, start, extractor, cache
 
@@ -212,6 +213,7 @@ def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", 
 
 def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, name: str = "behavior",
           fps: float | None = None, decision: str = "boosted", encoder: bool = False, folds: int = 5,
+          part_dropout: bool = False,
           seed: int = 0, progress: bool = True, steps: int = 1200, gate_steps: int = 400,
           finetune_steps: int = 300, holdout: float = 0.25) -> Path:
     """Train the behavior classifier on a lab's own annotations.
@@ -250,6 +252,12 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     folds : int
         Cross-validation folds: recordings held out whole when there are several (up to ``folds``
         groups), else contiguous time blocks of the one recording.
+    part_dropout : bool
+        Also train on a copy of each recording in which, block by block, one bodypart is replaced
+        by the guess a project lacking it would get
+        (:func:`dlc_lookagain.features.skeleton.part_dropout_copy`). Off by default: measured, it
+        softens the loss from a missing tail-end part but not from a missing head keypoint, and
+        costs up to 0.025 F1 with the full skeleton (docs/benchmarks.md, "A changed skeleton").
 
     Returns
     -------
@@ -262,7 +270,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     if decision != "boosted":
         raise ValueError(f"decision must be 'boosted' or 'neural', got {decision!r}")
     from dlc_lookagain.io.record import resolve_fps
-    from dlc_lookagain.features.skeleton import training_skeleton
+    from dlc_lookagain.features.skeleton import part_dropout_copy, training_skeleton
     from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer
     from dlc_lookagain.model.frame_features import align_columns, frame_features
 
@@ -274,16 +282,23 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     pairs = _labeled_pairs(config_path, records, labels)
     behaviors = _behaviors_of(pairs, behaviors, fps)
     samples, names, groups, used = [], None, None, []
+    profile = training_skeleton([r for r, _ in pairs]) if part_dropout and pairs else None
     for r, f in pairs:
         lab = read_labels(f, n_frames=r.n_frames, fps=fps or r.fps, individuals=r.individuals, behaviors=behaviors)
         rec_fps = resolve_fps(r, fps, label_fps=lab.fps)
         x, rec_names, rec_groups = frame_features(r, rec_fps, net=start, encoder=encoder, progress=progress)
+        x_aug = None
+        if profile is not None:
+            copy = part_dropout_copy(r, profile, fps=rec_fps, seed=seed)
+            if copy is not r:
+                x_aug = frame_features(copy, rec_fps, net=start, encoder=encoder, progress=False)[0]
         if names is None:
             names, groups = rec_names, rec_groups
         elif rec_names != names:
             # Recordings with other skeletons: every one is read in the first one's columns.
             x = align_columns(x, rec_names, names, r.source.name)
-        samples.append(LabeledFeatures(x, lab.present, lab.annotated, rec_fps, r.source.name))
+            x_aug = None if x_aug is None else align_columns(x_aug, rec_names, names, r.source.name)
+        samples.append(LabeledFeatures(x, lab.present, lab.annotated, rec_fps, r.source.name, augmented=x_aug))
         used.append((r, f, rec_fps))
         logger.info("%s: %d labeled animal-frames (%s)", f.name, int(lab.annotated.sum()),
                     ", ".join(f"{b} {int(lab.present[..., c][lab.annotated].sum())}" for c, b in enumerate(behaviors)))
@@ -304,6 +319,8 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
              "thresholds": {b: float(v) for b, v in zip(behaviors, layer.thresholds)},
              "min_bout_s": {b: float(v) for b, v in zip(behaviors, layer.min_bout_s)},
              "smooth_s": {b: float(v) for b, v in zip(behaviors, layer.smooth_s)},
+             "pooled_over_animals": {b: bool(v) for b, v in zip(behaviors, layer._pooled())},
+             "part_dropout": bool(profile is not None),
              "train_seconds": round(seconds, 1)}
     return _save(start, folder, name, extra)
 

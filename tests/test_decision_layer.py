@@ -12,9 +12,16 @@ import pytest
 
 from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.features import feature_bank
-from dlc_lookagain.features.skeleton import match_bodyparts, rename_to_training, skeleton_profile, training_skeleton
+from dlc_lookagain.features.skeleton import (
+    impute_missing_parts,
+    match_bodyparts,
+    part_dropout_copy,
+    rename_to_training,
+    skeleton_profile,
+    training_skeleton,
+)
 from dlc_lookagain.io.record import PoseRecord, resolve_fps
-from dlc_lookagain.model.decision import DecisionLayer, LabeledFeatures, cv_folds, fit_decision_layer
+from dlc_lookagain.model.decision import DecisionLayer, LabeledFeatures, _rows, cv_folds, fit_decision_layer
 from dlc_lookagain.model.frame_features import align_columns
 
 PARTS = ["nose", "left_ear", "right_ear", "body_center", "tail_base"]
@@ -133,8 +140,8 @@ def test_decision_layer_learns_and_reports_out_of_fold_f1(layer, walkers):
     assert "leave-recording-out over 3 recordings" in layer.cv
     assert layer.cv_f1.shape == (2,) and (layer.cv_f1 > 0.9).all(), layer.cv_f1
     assert ((layer.thresholds > 0) & (layer.thresholds < 1)).all()
-    rec, x, _, present = _walker(seed=11)[0], *feature_bank(_walker(seed=11)[0]), None
-    walking = _walker(seed=11)[1]
+    rec, walking = _walker(seed=11)
+    x, _ = feature_bank(rec)
     proba = layer.predict_proba(x)
     assert proba.shape == (rec.n_frames, 2, 2) and np.nanmin(proba) >= 0 and np.nanmax(proba) <= 1
     dec = layer.decide(proba, 30.0)
@@ -174,8 +181,8 @@ def test_model_file_keeps_the_decision_layer(tmp_path, layer, walkers):
 
 
 def test_another_skeleton_degrades_with_a_warning(layer, caplog):
-    """A part dropped, a part added or parts renamed: missing columns are NaN, never a crash, and
-    the body-level features still carry the behavior."""
+    """A part dropped, a part added or parts renamed: a dropped part is placed from the others, an
+    extra one left out, never a crash, and the behavior is still found."""
     rec, walking = _walker(seed=21)
     dropped = dataclasses.replace(rec, keypoints=rec.keypoints[:, :, [0, 1, 3, 4]],
                                   confidence=rec.confidence[:, :, [0, 1, 3, 4]],
@@ -194,7 +201,8 @@ def test_another_skeleton_degrades_with_a_warning(layer, caplog):
         dec = layer.decide(layer.predict_proba(aligned), 30.0)
         f1 = 2 * (dec[..., 0] & walking).sum() / (dec[..., 0].sum() + walking.sum())
         assert f1 > 0.8, (variant.bodyparts, f1)
-    assert "variant.h5" in caplog.text and "skeleton differs" in caplog.text  # the dropped part
+    assert "placed right_ear where the training skeleton has them" in caplog.text  # the dropped part
+    assert "not used: tail_tip" in caplog.text  # the extra part
     assert "snout->nose" in caplog.text and "earL->left_ear" in caplog.text and "centre->body_center" in caplog.text
 
 
@@ -215,7 +223,67 @@ def test_bodyparts_are_matched_by_name_then_by_place():
     mapping = match_bodyparts(list(far.bodyparts), skeleton_profile(far), trained)
     assert "y" not in mapping and all(mapping[b] == b for b in ("nose", "left_ear", "right_ear", "body_center"))
     kept = rename_to_training(far, trained)
-    assert kept.bodyparts == [mapping[b] for b in far.bodyparts if b in mapping] and kept.keypoints.shape[2] == len(mapping)
+    # Unmatched training parts are placed from the others; the far point is left out.
+    assert kept.bodyparts == list(trained) and kept.keypoints.shape[2] == len(trained)
+
+
+def test_unnamed_parts_are_matched_with_every_part_tried_as_the_head():
+    """Every bodypart renamed to a meaningless name and the order reversed: no head is named, so the
+    body frame is unknown; trying each part as the head recovers the training names."""
+    rec, _ = _walker(t=300, seed=6)
+    trained = skeleton_profile(rec)
+    order = [4, 3, 2, 1, 0]
+    anon = dataclasses.replace(rec, keypoints=rec.keypoints[:, :, order], confidence=rec.confidence[:, :, order],
+                               bodyparts=["a", "b", "c", "d", "e"])
+    back = rename_to_training(anon, trained)
+    assert back.bodyparts == list(trained)
+    np.testing.assert_allclose(back.keypoints[:, :, [0, 3, 4]], rec.keypoints[:, :, [0, 3, 4]])  # ears: either way
+
+
+def test_a_missing_part_is_placed_where_training_had_it():
+    rec, _ = _walker(t=300, seed=7)
+    trained = skeleton_profile(rec)
+    keep = [1, 2, 3, 4]  # the nose (the head) is not tracked here
+    dropped = dataclasses.replace(rec, keypoints=rec.keypoints[:, :, keep], confidence=rec.confidence[:, :, keep],
+                                  bodyparts=[PARTS[k] for k in keep])
+    placed, added = impute_missing_parts(dropped, trained)
+    assert added == ["nose"] and placed.bodyparts[-1] == "nose" and np.isnan(placed.confidence[..., -1]).all()
+    err = np.hypot(*(placed.keypoints[:, :, -1] - rec.keypoints[:, :, 0]).transpose(2, 0, 1))
+    body = np.hypot(*(rec.keypoints[:, :, 0] - rec.keypoints[:, :, 4]).transpose(2, 0, 1))
+    assert np.nanmedian(err / body) < 0.2  # within a fifth of a body length of where it really was
+    assert rename_to_training(dropped, trained).bodyparts == list(trained)
+
+
+def test_part_dropout_copy_replaces_one_part_per_block_by_its_guess():
+    rec, _ = _walker(t=600, seed=3)
+    trained = skeleton_profile(rec)
+    copy = part_dropout_copy(rec, trained, block_s=2.0, seed=1)
+    assert copy.bodyparts == rec.bodyparts and copy.keypoints.shape == rec.keypoints.shape
+    changed = np.isnan(copy.confidence).all(axis=1)  # (T, K): the placed part of each frame
+    assert (changed.sum(axis=1) == 1).all()  # exactly one part per frame
+    blocks = changed.reshape(10, 60, 5)
+    assert (blocks == blocks[:, :1]).all()  # the same part through a 2 s block
+    assert set(np.nonzero(blocks[:, 0])[1]) == set(range(5))  # every part takes its turn
+    moved = np.hypot(*(copy.keypoints - rec.keypoints).transpose(3, 0, 1, 2))  # (T, I, K)
+    assert (moved[~np.broadcast_to(changed[:, None], moved.shape)] == 0).all()  # the others untouched
+    body = np.hypot(*(rec.keypoints[:, :, 0] - rec.keypoints[:, :, 4]).transpose(2, 0, 1))
+    assert np.nanmedian(moved.max(axis=2) / body) < 0.2  # guesses near where the part really was
+    again = part_dropout_copy(rec, trained, block_s=2.0, seed=1)
+    np.testing.assert_array_equal(again.keypoints, copy.keypoints)  # deterministic
+    assert part_dropout_copy(rec, {b: trained[b] for b in PARTS[:2]}) is rec  # too few parts to drop one
+
+
+def test_augmented_rows_only_train():
+    t = 10
+    x = np.arange(t, dtype=np.float32).reshape(t, 1, 1)
+    rec = LabeledFeatures(x, np.zeros((t, 1, 1), bool), np.ones((t, 1), bool), 30.0, augmented=-x)
+    frames = np.ones(t, bool)
+    plain = _rows(rec, frames, None, 2)[0].ravel()
+    assert plain.tolist() == [0, 2, 4, 6, 8]  # scored rows: the features as tracked
+    cv = _rows(rec, frames, None, 2, augmented=True)[0].ravel()
+    assert sorted(cv.tolist()) == [-9, -7, -5, -3, -1, 0, 2, 4, 6, 8]  # odd frames from the copy
+    final = _rows(rec, frames, None, 1, augmented=True)[0].ravel()
+    assert sorted(final.tolist()) == sorted([*range(t), *(-v for v in range(t))])
 
 
 def test_resolve_fps_says_when_it_guesses(caplog):
@@ -229,3 +297,50 @@ def test_resolve_fps_says_when_it_guesses(caplog):
     assert "ASSUMING 30 fps" in caplog.text and "--fps" in caplog.text
     with pytest.raises(ValueError, match="positive"):
         resolve_fps(none, -1)
+
+
+def test_relational_features_place_the_partner_in_the_own_body_frame():
+    """Two animals nose to nose along the x axis: the partner is straight ahead (x > 0, y ~ 0) and
+    heads the other way (axis cosine -1); mirroring the image changes nothing."""
+    t = 60
+    body = np.array([[20, 0], [14, 5], [14, -5], [0, 0], [-18, 0]], float)
+    a = body + [100, 100]
+    b = body * [-1, 1] + [160, 100]  # turned around, 60 px ahead of a's centroid
+    kp = np.broadcast_to(np.stack([a, b])[None], (t, 2, 5, 2)).copy()
+    kp += np.random.default_rng(0).normal(0, 0.2, kp.shape)
+    rec = PoseRecord(keypoints=kp.astype(np.float32), confidence=np.ones((t, 2, 5), np.float32),
+                     individuals=["a", "b"], bodyparts=list(PARTS), fps=30.0, source=Path("pair.h5"))
+    x, names = feature_bank(rec)
+    v = {n: float(np.median(x[:, 0, names.index(n)])) for n in names if n.startswith("rel_")}
+    assert v["rel_partner_centroid_x"] > 1.0 and abs(v["rel_partner_centroid_y"]) < 0.05
+    assert v["rel_axis_cos"] < -0.99 and v["rel_my_head_in_partner_x"] > 0  # at the partner's front
+    assert v["rel_head_head_dist_bl"] < v["rel_partner_centroid_x"]
+    mirrored = dataclasses.replace(rec, keypoints=kp.astype(np.float32) * [1, -1])
+    xm, _ = feature_bank(mirrored)
+    rel = [k for k, n in enumerate(names) if n.startswith("rel_")]
+    np.testing.assert_allclose(xm[..., rel], x[..., rel], atol=1e-3)
+
+
+def test_pair_labels_pool_the_animals_probabilities(layer):
+    """A label given to both animals of a pair, each animal's evidence noisy on its own: averaging
+    the two probabilities wins out of fold and is kept; per-animal labels (the walkers) keep theirs."""
+    assert not layer._pooled().any()
+    rng = np.random.default_rng(0)
+    samples = []
+    for _ in range(3):
+        t = 1500
+        together = np.repeat(rng.random(t // 30) < 0.4, 30)[:, None].repeat(2, 1)  # 1 s bouts, both animals
+        x = together[..., None] * 1.0 + rng.normal(0, 1.2, (t, 2, 3))  # weak, independent evidence
+        samples.append(LabeledFeatures(x.astype(np.float32), together[..., None], np.ones((t, 2), bool), 30.0))
+    pair = fit_decision_layer(samples, ["together"], ["a", "b", "c"], k=3, rounds=30, threads=1,
+                              smooth_candidates_s=(0.0,))
+    assert pair._pooled().tolist() == [True]
+    off = fit_decision_layer(samples, ["together"], ["a", "b", "c"], k=3, rounds=30, threads=1,
+                             smooth_candidates_s=(0.0,), pool_animals=False)
+    assert off.cv_f1[0] < pair.cv_f1[0] - 0.03
+    # Stored and read back.
+    again = DecisionLayer.from_dict(pair.to_dict())
+    p = pair.predict_proba(samples[0].features)
+    np.testing.assert_array_equal(again.decide(p, 30.0), pair.decide(p, 30.0))
+    smoothed = pair.smooth(p, 30.0)
+    np.testing.assert_allclose(smoothed[:, 0], smoothed[:, 1])  # both animals see the pair's probability

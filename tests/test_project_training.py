@@ -96,7 +96,7 @@ def test_our_own_bout_table_is_never_taken_for_labels(tmp_path):
 
 def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project):
     before = _digest(project)
-    out = train(project / "config.yaml", progress=False)
+    out = train(project / "config.yaml", progress=False, part_dropout=True)
     assert out.parent == project / "lookagain" / "models" and out.name == "behavior.pt"
     model, manifest = load_model(out)
     assert manifest["kind"] == "behavior" and manifest["decision"] == "boosted-trees"
@@ -104,6 +104,7 @@ def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project
     assert model.config.behaviors == manifest["behaviors"] and len(model.config.behaviors) == 11
     assert model.decision is not None and model.decision.behaviors == model.config.behaviors
     assert len(manifest["data_sha256"]) == 16
+    assert manifest["part_dropout"] is True  # also trained on copies with a bodypart replaced by its guess
     # Two labeled recordings: each is held out once, and every behavior gets its out-of-fold F1.
     assert "leave-recording-out over 2 recordings" in manifest["cv"]
     assert set(manifest["cv_f1"]) == set(model.config.behaviors)

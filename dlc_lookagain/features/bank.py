@@ -203,6 +203,61 @@ def _social_features(kp, centroid, vel, speed, bl, head, fps) -> dict[str, np.nd
     }
 
 
+def _relational_features(kp: np.ndarray, centroid: np.ndarray, head: int, bl: np.ndarray) -> dict[str, np.ndarray]:
+    """Where the nearest other animal is and how it lies, in each animal's own body frame (MARS-style).
+
+    Social behaviors are told apart by relative posture more than by distance: a lateral threat is
+    side by side, a keep-down is one body over the other, anogenital sniffing is a nose at the
+    partner's rear. Per animal ``i`` and its nearest other animal ``j`` (by centroid):
+
+    * ``rel_partner_centroid_x/y``, ``rel_partner_head_x/y``: the partner's centroid and head in
+      ``i``'s body frame (x toward ``i``'s head; y unsigned, so mirror images agree), pair body lengths;
+    * ``rel_my_head_in_partner_x/y``: ``i``'s head in ``j``'s body frame (front or rear of the partner);
+    * ``rel_axis_cos``: cosine of the angle between the two body axes (1 parallel, -1 head to tail);
+    * ``rel_head_head_dist_bl``, ``rel_head_to_partner_dist_bl`` (``i``'s head to ``j``'s nearest
+      keypoint), ``rel_partner_head_to_me_dist_bl``.
+
+    ``kp (T, I, B, 2)`` smoothed positions; returns ``(T, I)`` arrays, NaN when alone.
+    """
+    t, n_ind = kp.shape[:2]
+    rel = centroid[:, None, :, :] - centroid[:, :, None, :]
+    cdist = np.hypot(rel[..., 0], rel[..., 1])
+    search = np.where(np.isnan(cdist), np.inf, cdist)
+    search[:, np.arange(n_ind), np.arange(n_ind)] = np.inf
+    nn = search.argmin(axis=2)  # (T, I)
+    alone = ~np.isfinite(search.min(axis=2))
+    scale = ((bl[:, None] + bl[None, :]) / 2)[np.arange(n_ind)[None, :], nn]  # (T, I)
+
+    heads = kp[:, :, head]  # (T, I, 2)
+    axis = heads - centroid
+    norm = np.hypot(axis[..., 0], axis[..., 1])
+    unit = axis / norm[..., None]  # (T, I, 2)
+
+    def partner(a: np.ndarray) -> np.ndarray:  # (T, I, ...) -> the nearest other animal's value
+        idx = nn.reshape(t, n_ind, *([1] * (a.ndim - 2)))
+        return np.take_along_axis(a, np.broadcast_to(idx, (t, n_ind, *a.shape[2:])), axis=1)
+
+    def in_frame(point: np.ndarray, origin: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = point - origin
+        return (d * u).sum(-1), np.abs(d[..., 0] * -u[..., 1] + d[..., 1] * u[..., 0])
+
+    p_centroid, p_head, p_unit, p_kp = partner(centroid), partner(heads), partner(unit), partner(kp)
+    out = {}
+    x, y = in_frame(p_centroid, centroid, unit)
+    out["rel_partner_centroid_x"], out["rel_partner_centroid_y"] = x / scale, y / scale
+    x, y = in_frame(p_head, centroid, unit)
+    out["rel_partner_head_x"], out["rel_partner_head_y"] = x / scale, y / scale
+    x, y = in_frame(heads, p_centroid, p_unit)
+    out["rel_my_head_in_partner_x"], out["rel_my_head_in_partner_y"] = x / scale, y / scale
+    out["rel_axis_cos"] = (unit * p_unit).sum(-1)
+    out["rel_head_head_dist_bl"] = np.hypot(*(p_head - heads).transpose(2, 0, 1)) / scale
+    to_partner = np.hypot(*(p_kp - heads[:, :, None]).transpose(3, 0, 1, 2))  # (T, I, B)
+    out["rel_head_to_partner_dist_bl"] = np.nanmin(to_partner, axis=2) / scale
+    to_me = np.hypot(*(kp - p_head[:, :, None]).transpose(3, 0, 1, 2))
+    out["rel_partner_head_to_me_dist_bl"] = np.nanmin(to_me, axis=2) / scale
+    return {k: np.where(alone, np.nan, v) for k, v in out.items()}
+
+
 # ----------------------------------------------------------------------------------------------
 # The product's feature bank
 # ----------------------------------------------------------------------------------------------
@@ -271,6 +326,7 @@ def feature_bank(
     smooth_s: float = BANK_SMOOTH_S,
     max_gap_s: float = 0.5,
     partner: bool = False,
+    relational: bool = True,
 ) -> tuple[np.ndarray, list[str]]:
     """Per-frame, per-animal keypoint features for the decision layer.
 
@@ -285,6 +341,8 @@ def feature_bank(
     * partner (two or more animals), toward the nearest other animal: centroid and nearest
       keypoint distance, relative speed, approach rate, own and partner facing angle, partner
       speed;
+    * relational (two or more animals, ``relational=True``): where the nearest other animal is and
+      how it lies in each animal's own body frame (:func:`_relational_features`);
     * windows: centered mean, std, min, max and change (mean of the next half window minus the
       previous) of the speed, distance, axis and partner features over each of ``windows_s``;
     * partner's own movement (``partner=True``, two or more animals): a few of the nearest other
@@ -303,6 +361,9 @@ def feature_bank(
         Positions are averaged over this span before any derivative.
     max_gap_s : float
         Interior gaps up to this long are linearly interpolated first.
+    relational : bool
+        Add the partner's position and posture in each animal's body frame
+        (:func:`_relational_features`).
     partner : bool
         Add the partner's movement block (off: on the real-label sets it changed the cross-validated F1
         by less than 0.01, see docs/model.md).
@@ -381,6 +442,10 @@ def feature_bank(
             social = _social_features(smooth, centroid, vel, speed, bl, head, fps)
             feats.update(social)
             rolled += list(social)
+            if relational:
+                relation = _relational_features(smooth, centroid, head, bl)
+                feats.update(relation)
+                rolled += list(relation)
 
         base = np.stack([feats[name] for name in rolled], axis=-1)  # (T, I, R)
         base[~np.isfinite(base)] = np.nan

@@ -11,8 +11,14 @@ features for a recording, its bodyparts are matched to the training skeleton:
    parts are paired by the smallest total distance between profiles (Hungarian assignment), and a
    pair further apart than :data:`MAX_PROFILE_DISTANCE` body lengths is not a match.
 
-A training bodypart that finds no match leaves its features missing (the trees route missing values
-down a learned branch); an extra bodypart is ignored.
+When the recording names no head (no nose/snout/head), the body frame's x axis is unknown: every
+bodypart is tried as the head and the assignment with the most matches and the smallest cost wins.
+
+A training bodypart that finds no match is *placed* where the training skeleton has it: a similarity
+transform (rotation, scale, shift) from the training profile to the matched bodyparts is fitted in
+every frame, and the missing part is put at its profile position (:func:`impute_missing_parts`), so
+the per-bodypart features keep values the trees have seen (a rigid guess) instead of going missing.
+An extra bodypart is left out.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ import warnings
 
 import numpy as np
 
-from dlc_lookagain.features.kinematics import body_lengths, head_index
+from dlc_lookagain.features.kinematics import HEAD_WORDS, body_lengths, head_index
 from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["skeleton_profile", "match_bodyparts", "rename_to_training"]
+__all__ = ["skeleton_profile", "match_bodyparts", "rename_to_training", "impute_missing_parts", "training_skeleton",
+           "part_dropout_copy"]
 
 #: Two bodyparts further apart than this (body lengths, in the animal's own frame) are not the same.
 MAX_PROFILE_DISTANCE = 0.2
@@ -46,15 +53,24 @@ def _normal(name: str) -> str:
     return SYNONYMS.get(key, key)
 
 
-def skeleton_profile(record: PoseRecord) -> dict[str, list[float]]:
-    """Median egocentric position ``[x, y]`` of every bodypart (body lengths; x toward the head).
+#: Frames used for a profile (evenly spaced): medians settle long before that.
+PROFILE_FRAMES = 4000
 
-    Bodyparts never seen get no entry.
+
+def skeleton_profile(record: PoseRecord, head: int | None = None) -> dict[str, list[float]]:
+    """Median egocentric position ``[x, |y|, y]`` of every bodypart (body lengths; x toward the head).
+
+    ``|y|`` is what parts are matched by (left and right are mirror images and cameras may flip
+    the image); the signed ``y`` places a missing part on the side it was trained on. ``head``:
+    index of the bodypart the x axis points to (default :func:`head_index`). Bodyparts never
+    seen get no entry.
     """
     kp = np.asarray(record.keypoints, dtype=np.float64)
     if kp.shape[0] == 0 or kp.shape[2] < 2:
         return {}
-    head = head_index(record.bodyparts)
+    if kp.shape[0] > PROFILE_FRAMES:
+        kp = kp[np.linspace(0, kp.shape[0] - 1, PROFILE_FRAMES).astype(int)]
+    head = head_index(record.bodyparts) if head is None else head
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         centroid = np.nanmean(kp, axis=2)
@@ -68,13 +84,20 @@ def skeleton_profile(record: PoseRecord) -> dict[str, list[float]]:
         # |y|: left and right are mirror images and cameras may flip the image.
         med_x = np.nanmedian((x / bl).reshape(-1, kp.shape[2]), axis=0)
         med_y = np.nanmedian((np.abs(y) / bl).reshape(-1, kp.shape[2]), axis=0)
-    return {name: [float(a), float(b)] for name, a, b in zip(record.bodyparts, med_x, med_y)
-            if np.isfinite(a) and np.isfinite(b)}
+        signed_y = np.nanmedian((y / bl).reshape(-1, kp.shape[2]), axis=0)
+    return {name: [float(a), float(b), float(c)] for name, a, b, c in zip(record.bodyparts, med_x, med_y, signed_y)
+            if np.isfinite(a) and np.isfinite(b) and np.isfinite(c)}
 
 
 def match_bodyparts(bodyparts: list[str], profile: dict[str, list[float]] | None,
                     trained: dict[str, list[float]]) -> dict[str, str]:
     """``{recording bodypart: training bodypart}`` for every bodypart that has a counterpart."""
+    return _match(bodyparts, profile, trained)[0]
+
+
+def _match(bodyparts: list[str], profile: dict[str, list[float]] | None,
+           trained: dict[str, list[float]]) -> tuple[dict[str, str], float]:
+    """:func:`match_bodyparts` and the total place distance of the pairs matched by place."""
     from scipy.optimize import linear_sum_assignment
 
     mapping: dict[str, str] = {}
@@ -95,20 +118,83 @@ def match_bodyparts(bodyparts: list[str], profile: dict[str, list[float]] | None
     profile = profile or {}
     left = [b for b in left if b in profile]
     wanted = [w for w in wanted if w in trained]
+    total = 0.0
     if left and wanted:
-        a = np.array([profile[b] for b in left])
-        c = np.array([trained[w] for w in wanted])
+        a = np.array([profile[b][:2] for b in left])
+        c = np.array([trained[w][:2] for w in wanted])
         cost = np.hypot(a[:, None, 0] - c[None, :, 0], a[:, None, 1] - c[None, :, 1])
         rows, cols = linear_sum_assignment(cost)
         for r, k in zip(rows, cols):
             if cost[r, k] <= MAX_PROFILE_DISTANCE:
                 mapping[left[r]] = wanted[k]
-    return mapping
+                total += float(cost[r, k])
+    return mapping, total
 
 
-def rename_to_training(record: PoseRecord, trained: dict[str, list[float]] | None) -> PoseRecord:
-    """The record with its bodyparts renamed to their training counterparts (logged), and the
-    bodyparts without one left out.
+def _best_match(record: PoseRecord, trained: dict[str, list[float]]) -> dict[str, str]:
+    """The bodypart matching, trying every bodypart as the head when none is named as one."""
+    names = list(record.bodyparts)
+    has_head = any(word in name.lower() for name in names for word in HEAD_WORDS)
+    if has_head:
+        return match_bodyparts(names, skeleton_profile(record), trained)
+    best, best_key = {}, None
+    for k in range(len(names)):
+        mapping, cost = _match(names, skeleton_profile(record, head=k), trained)
+        key = (-len(mapping), cost)
+        if best_key is None or key < best_key:
+            best, best_key = mapping, key
+    return best
+
+
+def impute_missing_parts(record: PoseRecord, trained: dict[str, list[float]]) -> tuple[PoseRecord, list[str]]:
+    """Training bodyparts the record lacks, placed where the training skeleton has them.
+
+    In every frame and animal, the similarity transform (rotation, uniform scale, shift) that best
+    maps the training profile of the bodyparts that *are* tracked onto their positions is fitted by
+    least squares (2-D Procrustes in complex numbers: ``w = a p + b``), and each missing part is
+    put at the image of its profile position. Frames with fewer than two tracked parts stay NaN.
+    Returns the record (missing parts appended, confidence NaN) and the names added.
+    """
+    import dataclasses
+
+    missing = [w for w in trained if w not in record.bodyparts and len(trained[w]) >= 2]
+    have = [k for k, b in enumerate(record.bodyparts) if b in trained]
+    if not missing or len(have) < 2:
+        return record, []
+
+    def prof(name: str) -> complex:
+        v = trained[name]
+        return complex(v[0], v[2] if len(v) > 2 else v[1])
+
+    p = np.array([prof(record.bodyparts[k]) for k in have])  # (H,) training profile of tracked parts
+    q = np.array([prof(w) for w in missing])  # (M,)
+    kp = np.asarray(record.keypoints, dtype=np.float64)[:, :, have]
+    w = kp[..., 0] + 1j * kp[..., 1]  # (T, I, H)
+    seen = ~np.isnan(w)
+    n = seen.sum(-1)  # (T, I)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w0 = np.where(seen, w, 0)
+        p_mean = (seen * p).sum(-1) / n
+        w_mean = w0.sum(-1) / n
+        dp = np.where(seen, p - p_mean[..., None], 0)
+        dw = np.where(seen, w0 - w_mean[..., None], 0)
+        a = (dw * np.conj(dp)).sum(-1) / (np.abs(dp) ** 2).sum(-1)  # (T, I) rotation and scale
+        placed = a[..., None] * (q - p_mean[..., None]) + w_mean[..., None]  # (T, I, M)
+    placed[n < 2] = np.nan
+    new = np.stack([placed.real, placed.imag], -1).astype(record.keypoints.dtype)
+    conf = np.full(new.shape[:3], np.nan, dtype=np.asarray(record.confidence).dtype)
+    out = dataclasses.replace(
+        record, keypoints=np.concatenate([record.keypoints, new], 2),
+        confidence=np.concatenate([record.confidence, conf], 2),
+        bodyparts=[*record.bodyparts, *missing], skeleton=[])
+    return out, missing
+
+
+def rename_to_training(record: PoseRecord, trained: dict[str, list[float]] | None, *,
+                       impute: bool = True) -> PoseRecord:
+    """The record with its bodyparts renamed to their training counterparts (logged), the
+    bodyparts without one left out, and (``impute``) missing training bodyparts placed by
+    :func:`impute_missing_parts`; bodyparts in training order.
 
     A record whose bodyparts all carry training names is returned with only those.
     """
@@ -116,7 +202,7 @@ def rename_to_training(record: PoseRecord, trained: dict[str, list[float]] | Non
 
     if not trained or list(record.bodyparts) == list(trained):
         return record
-    mapping = match_bodyparts(list(record.bodyparts), skeleton_profile(record), trained)
+    mapping = _best_match(record, trained)
     renamed = {b: w for b, w in mapping.items() if b != w}
     unmatched_training = [w for w in trained if w not in mapping.values()]
     logger.warning("%s: bodyparts differ from the training skeleton; matched %s; not found here: %s; not used: %s",
@@ -131,8 +217,20 @@ def rename_to_training(record: PoseRecord, trained: dict[str, list[float]] | Non
         logger.warning("%s: fewer than 2 bodyparts match the training skeleton; using all as they are",
                        record.source.name if record.source else "recording")
         return record
-    return dataclasses.replace(record, keypoints=record.keypoints[:, :, keep], confidence=record.confidence[:, :, keep],
-                               bodyparts=[mapping[record.bodyparts[k]] for k in keep], skeleton=[])
+    renamed_record = dataclasses.replace(
+        record, keypoints=record.keypoints[:, :, keep], confidence=record.confidence[:, :, keep],
+        bodyparts=[mapping[record.bodyparts[k]] for k in keep], skeleton=[])
+    if not impute:
+        return renamed_record
+    out, added = impute_missing_parts(renamed_record, trained)
+    if added:
+        logger.warning("%s: placed %s where the training skeleton has them, from the tracked bodyparts "
+                       "(a rigid guess: their own movements are unknown)",
+                       record.source.name if record.source else "recording", ", ".join(added))
+    # Training order, so that the body frame's head and the rank-named pairs are the training ones.
+    order = [out.bodyparts.index(w) for w in trained if w in out.bodyparts]
+    return dataclasses.replace(out, keypoints=out.keypoints[:, :, order], confidence=out.confidence[:, :, order],
+                               bodyparts=[out.bodyparts[k] for k in order])
 
 def training_skeleton(records: list[PoseRecord]) -> dict[str, list[float]]:
     """Profile of the training skeleton: per bodypart, the median of its profiles over recordings
@@ -148,3 +246,50 @@ def training_skeleton(records: list[PoseRecord]) -> dict[str, list[float]]:
         for b, v in prof.items():
             profiles.setdefault(b, []).append(v)
     return {b: np.median(np.array(v), axis=0).tolist() for b, v in profiles.items()}
+
+
+#: Length of the blocks in which :func:`part_dropout_copy` replaces one bodypart by its placed guess.
+DROPOUT_BLOCK_S = 5.0
+
+
+def part_dropout_copy(record: PoseRecord, trained: dict[str, list[float]], *, block_s: float = DROPOUT_BLOCK_S,
+                      fps: float | None = None, seed: int = 0) -> PoseRecord:
+    """A copy of the record in which, block by block, one bodypart is replaced by its placed guess.
+
+    Training augmentation for another skeleton: a project that lacks a training bodypart gets it
+    placed by :func:`impute_missing_parts` (a rigid guess), whose features the trees would otherwise
+    never have seen. Here the recording is cut into ``block_s`` blocks and in each block one
+    bodypart (the bodyparts taken in turn, in a seeded order) is dropped and placed from the others
+    exactly as at prediction, its confidence NaN. Trained on both the record and this copy, the trees
+    learn what a placed part can and cannot tell.
+
+    Returns the copy (same bodyparts, same order); the record itself when fewer than three
+    bodyparts are in the training skeleton.
+    """
+    import dataclasses
+
+    parts = [k for k, b in enumerate(record.bodyparts) if b in trained]
+    if len(parts) < 3:
+        return record
+    rate = float(fps or record.fps or 30.0)
+    block = max(1, int(round(block_s * rate)))
+    n_blocks = -(-record.n_frames // block)
+    order = np.random.default_rng(seed).permutation(parts)
+    chosen = order[np.arange(n_blocks) % len(order)]  # (blocks,) bodypart index per block
+    keypoints = np.array(record.keypoints, copy=True)
+    confidence = np.array(record.confidence, copy=True)
+    for k in parts:
+        frames = np.nonzero(np.repeat(chosen == k, block)[:record.n_frames])[0]
+        if not frames.size:
+            continue
+        others = [j for j in range(record.n_bodyparts) if j != k]
+        sub = dataclasses.replace(record, keypoints=record.keypoints[frames][:, :, others],
+                                  confidence=record.confidence[frames][:, :, others],
+                                  bodyparts=[record.bodyparts[j] for j in others], skeleton=[])
+        placed, added = impute_missing_parts(sub, {b: v for b, v in trained.items()
+                                                  if b in sub.bodyparts or b == record.bodyparts[k]})
+        if added:
+            keypoints[frames, :, k] = placed.keypoints[:, :, placed.bodyparts.index(record.bodyparts[k])]
+            confidence[frames, :, k] = np.nan
+    return dataclasses.replace(record, keypoints=keypoints, confidence=confidence)
+

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.io.hdf5_safety import check_hdf5_pickles
 from dlc_lookagain.io.labels import mask_runs
 from dlc_lookagain.io.paths import atomic_path
 from dlc_lookagain.io.record import PoseRecord
@@ -419,8 +420,19 @@ def bouts_table(record: PoseRecord, prediction: BehaviorPrediction, min_bout_fra
 def _format_fixed(values, decimals: int) -> np.ndarray:
     """Fixed-point strings for a float column, empty where NaN (what the CSV shows)."""
     arr = np.asarray(values, dtype=np.float64)
-    out = np.char.mod(f"%.{decimals}f", arr).astype(object)
-    out[np.isnan(arr)] = ""
+    nan = np.isnan(arr)
+    finite = arr[~nan]
+    if decimals <= 4 and finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
+        # Probabilities take at most 10**decimals + 1 values: format those once and look them up
+        # (formatting every value one by one was a third of keypoint-only analyze time).
+        scale = 10**decimals
+        table = np.array([f"{k / scale:.{decimals}f}" for k in range(scale + 1)], dtype=object)
+        # "%.4f" rounds the float64 value itself; rint of the scaled value matches it but at exact
+        # binary ties, which a probability never hits in practice.
+        out = table[np.rint(np.where(nan, 0.0, arr) * scale).astype(np.int64)]
+    else:
+        out = np.char.mod(f"%.{decimals}f", arr).astype(object)
+    out[nan] = ""
     return out
 
 
@@ -429,15 +441,10 @@ def _write_csv(df: pd.DataFrame, path: Path, time_columns: tuple[str, ...]) -> N
     out = df.copy()
     for col in time_columns:
         out[col] = _format_fixed(out[col], CSV_TIME_DECIMALS)
-    # float_format now only reaches the probability columns (times are strings).
-    out.to_csv(
-        path,
-        index=False,
-        float_format=f"%.{CSV_PROBABILITY_DECIMALS}f",
-        na_rep="",
-        lineterminator="\n",
-        encoding="utf-8",
-    )
+    for col in out.columns:
+        if col not in time_columns and pd.api.types.is_float_dtype(out[col]):
+            out[col] = _format_fixed(out[col], CSV_PROBABILITY_DECIMALS)
+    out.to_csv(path, index=False, na_rep="", lineterminator="\n", encoding="utf-8")
 
 
 def _metadata(record: PoseRecord, prediction: BehaviorPrediction, min_bout_frames: int,
@@ -816,6 +823,8 @@ def _read_csv(path: Path, string_columns: tuple[str, ...], int_columns: tuple[st
 
 
 def _read_h5(path: Path, key: str) -> tuple[pd.DataFrame, dict]:
+    # Our own file, but it sits in a user's folder: check its pickles like any pose file's.
+    check_hdf5_pickles(path)
     try:
         with pd.HDFStore(path, mode="r") as store:
             if f"/{key}" not in store.keys():

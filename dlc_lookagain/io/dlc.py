@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.io.hdf5_safety import check_hdf5_pickles
 from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
@@ -447,7 +448,8 @@ class _Layout:
 
 
 def _read_h5_table(path: Path) -> _Table:
-    """Load the single DataFrame of a DLC HDF5 file."""
+    """Load the single DataFrame of a DLC HDF5 file (after checking it holds no code-running pickle)."""
+    check_hdf5_pickles(path)
     try:
         store = pd.HDFStore(path, mode="r")
     except Exception as exc:  # PyTables raises several unrelated types for damaged files

@@ -37,7 +37,8 @@ from dlc_lookagain.model.quantizer import MotionQuantizer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelConfig", "LookAgainModel", "save_model", "load_model", "MODEL_FORMAT_VERSION"]
+__all__ = ["ModelConfig", "LookAgainModel", "save_model", "load_model", "MODEL_FORMAT_VERSION",
+           "is_builtin_vision_encoder", "vision_encoder_spec", "use_vision_encoder"]
 
 MODEL_FORMAT_VERSION = 1
 
@@ -284,8 +285,50 @@ def _atomic_torch_save(obj, path: Path) -> None:
             os.unlink(tmp)
 
 
-def load_model(path: str | Path) -> tuple[LookAgainModel, dict]:
-    """Load a model saved by :func:`save_model`; returns ``(model, manifest)`` (eval mode)."""
+def is_builtin_vision_encoder(spec: str) -> bool:
+    """True for a vision encoder spec a model file may name: a registered backbone, no file argument."""
+    from dlc_lookagain.model.vision import known_vision_encoders
+
+    return ":" not in spec and spec in known_vision_encoders() and spec not in ("torchscript", "timm", "hf")
+
+
+def vision_encoder_spec(model: LookAgainModel) -> str:
+    """The vision encoder spec to load for ``model``; raises if its file named one we refuse to load."""
+    refused = getattr(model, "refused_vision_encoder", None)
+    if refused is not None:
+        from dlc_lookagain.errors import PoseFormatError
+
+        path, spec = refused
+        raise PoseFormatError(
+            path, f"names the vision encoder {spec!r}; a model file may only name a built-in backbone "
+            f"(a file could otherwise run code on your machine). If you trust it, name it yourself: "
+            f"analyze(..., vision_encoder={spec!r}) or --vision-encoder '{spec}', or "
+            f"load_model(path, vision_encoder=...); or analyze with top_k=0 (keypoints only).")
+    return model.config.vision_encoder
+
+
+def use_vision_encoder(model: LookAgainModel, spec: str) -> LookAgainModel:
+    """Make ``model`` look with the vision encoder ``spec`` (the caller's choice, so trusted)."""
+    model.config.vision_encoder = spec
+    model.refused_vision_encoder = None
+    return model
+
+
+def load_model(path: str | Path, *, vision_encoder: str | None = None) -> tuple[LookAgainModel, dict]:
+    """Load a model saved by :func:`save_model`; returns ``(model, manifest)`` (eval mode).
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file. Nothing in it can name code to run: its tensors load with
+        ``weights_only``, its decision layer is LightGBM text, and a vision encoder it names must be
+        a built-in backbone (``efficientnet-lite0``). A file naming a file-based backbone
+        (``"torchscript:/path"``, ``"timm:..."``, ``"hf:..."``) loads, but looking at video with it
+        raises :class:`PoseFormatError` until you name the backbone yourself.
+    vision_encoder : str, optional
+        The vision encoder spec to use with this model (:func:`dlc_lookagain.model.vision.load_vision_encoder`),
+        e.g. the TorchScript file the model was trained with. Your call, not the file, names it.
+    """
     from dlc_lookagain.errors import PoseFormatError
 
     path = Path(path)
@@ -301,7 +344,21 @@ def load_model(path: str | Path) -> tuple[LookAgainModel, dict]:
     if version != MODEL_FORMAT_VERSION:
         raise PoseFormatError(path, f"model format {version}, this version of dlc_lookagain reads "
                                     f"{MODEL_FORMAT_VERSION}")
-    model = LookAgainModel(ModelConfig(**blob["config"]))
+    config = dict(blob["config"])
+    named = str(config.get("vision_encoder") or "")
+    refused = None
+    if vision_encoder is not None:
+        config["vision_encoder"] = vision_encoder
+    elif named and not is_builtin_vision_encoder(named):
+        # A model file is data: it may not choose a file of code to load (issue 14).
+        refused = named
+        logger.warning("%s: names the vision encoder %r, which is not a built-in backbone; keypoint-only "
+                       "analysis works, looking at video needs vision_encoder= (or --vision-encoder)", path, named)
+    try:
+        model = LookAgainModel(ModelConfig(**config))
+    except TypeError as exc:
+        raise PoseFormatError(path, f"not a dlc_lookagain model file (config: {exc})") from exc
+    model.refused_vision_encoder = None if refused is None else (str(path), refused)
     state = blob["state_dict"]
     result = model.load_state_dict(state, strict=False)
     # Files written before the auxiliary vision probe existed lack only its (training-time) weights.
@@ -319,4 +376,6 @@ def load_model(path: str | Path) -> tuple[LookAgainModel, dict]:
         if model.decision.behaviors != list(model.config.behaviors):
             raise PoseFormatError(path, "its decision layer and its config name different behaviors")
     model.eval()
+    # "bundled" makes analyze check each recording against the training data (model/domain.py).
+    model.kind = str(blob["manifest"].get("kind", ""))
     return model, blob["manifest"]
