@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--no-figures", action="store_true", help="do not draw the ethogram and time-budget PNGs")
     p.add_argument("--labeled-video", action="store_true",
-                   help="also write <pose file>_labeled.mp4 with keypoints and behaviors drawn (slow)")
+                   help="also write <pose file>_lookagain_labeled.mp4 with keypoints and behaviors drawn (slow)")
     p.add_argument("--export", nargs="+", choices=["boris", "nwb"], default=[], metavar="FORMAT",
                    help="also write these formats: boris (BORIS aggregated events), nwb (needs "
                    "pip install \"dlc_lookagain[nwb]\")")

@@ -31,6 +31,7 @@ import numpy as np
 
 from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.main import load_pose, load_project
+from dlc_lookagain.io.ledger import OutputLedger, file_sha256
 from dlc_lookagain.io.record import PoseRecord, resolve_fps
 
 logger = logging.getLogger(__name__)
@@ -275,15 +276,6 @@ def _find_model(path: str | Path, model=None):
     return net, {**(manifest or {}), "path": str(bundled_model_path())}
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """SHA-256 of a file's content (read in 4 MB chunks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def model_sha256(net, manifest: dict) -> str:
     """Identity of a model: its file's hash, else the hash of its weights."""
     path = manifest.get("path")
@@ -371,6 +363,15 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
         if extractor is None:
             extractor = FrameFeatureExtractor(vision_encoder_spec(net), crop_scale=net.config.crop_scale)
         attach_visual(seq, look(rec, seq.pose, looked, extractor, cache, progress=progress), sparse=True)
+        # "looked" means seen: frames the video could not give (truncated or damaged file) stay on the
+        # keypoint path, and the summary counts only what was seen.
+        decoded = np.asarray(seq.visual_available, bool)[looked]
+        if not decoded.all():
+            lost = looked[~decoded]
+            logger.warning("%s: %d of the %d frames chosen to look at could not be decoded (frames %s); "
+                           "they are decided from keypoints only", Path(rec.video_path).name, lost.size,
+                           looked.size, frame_ranges(lost))
+            looked = looked[decoded]
     elif rec.video_path is None:
         logger.warning("%s: no video; behaviors from keypoints only", rec.source.name)
     probs, _ = fused_pass(net, [seq], [looked])
@@ -382,6 +383,17 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     prediction = BehaviorPrediction(behaviors=list(net.config.behaviors), probabilities=p,
                                     thresholds=net.thresholds_at(frac).numpy(), looked=mask)
     return prediction, extractor
+
+
+def frame_ranges(frames, limit: int = 8) -> str:
+    """``"3-7, 12, 40-59"`` for sorted frame indices (at most ``limit`` ranges, then ``...``)."""
+    frames = np.asarray(frames, np.int64)
+    if frames.size == 0:
+        return "none"
+    breaks = np.flatnonzero(np.diff(frames) != 1)
+    starts, ends = frames[np.r_[0, breaks + 1]], frames[np.r_[breaks, frames.size - 1]]
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts.tolist(), ends.tolist())]
+    return ", ".join(parts[:limit]) + (", ..." if len(parts) > limit else "")
 
 
 @dataclass
@@ -447,6 +459,21 @@ def recording_status(job: RecordingJob, options: AnalyzeOptions) -> tuple[str, d
     return "current", paths, meta, fingerprint
 
 
+def _made_by_us(behaviors_h5: Path, meta: dict) -> bool:
+    """Does ``behaviors_h5`` carry the metadata our writer puts there (outputs of a version without
+    a ledger)?"""
+    from dlc_lookagain.io.annotations import read_output_metadata
+
+    if meta:
+        return True
+    if not Path(behaviors_h5).is_file():
+        return False
+    try:
+        return bool(read_output_metadata(behaviors_h5))
+    except PoseFormatError:
+        return False
+
+
 def _changed(old: dict, new: dict) -> str:
     names = {"pose_sha256": "pose file", "model_sha256": "model"}
     diff = [names.get(k, k) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
@@ -470,21 +497,29 @@ def _retire(paths, project_folder: Path) -> Path | None:
 
 
 def _write_extras(job: RecordingJob, rec: PoseRecord | None, outputs: dict, extras: dict, meta: dict,
-                  options: AnalyzeOptions, replace_all: bool) -> tuple[dict, list]:
+                  options: AnalyzeOptions, replace_all: bool, ledger: OutputLedger) -> tuple[dict, list]:
     """Figures, exports and the labeled video: the missing ones, or all of them after a recompute.
 
+    A file in the way that we did not write (``ledger``) is never replaced: the recording is skipped.
     Returns every extra output path, and the keys written now.
     """
+    from dlc_lookagain.io.annotations import extra_output_paths
+
     todo = {k: p for k, p in extras.items() if replace_all or not p.exists()}
     written = {k: p for k, p in extras.items() if k not in todo}
     if not todo:
         return written, []
+    figures_todo = "ethogram" in todo or "time_budget" in todo
+    every = extra_output_paths(job.pose_file, options.destfolder)
+    targets = [*todo.values(), *((every["ethogram"], every["time_budget"]) if figures_todo else ())]
+    ledger.check_replaceable(targets)  # both figures are drawn together
     if rec is None and ({"nwb", "labeled_video"} & set(todo)):
         rec = job.load()
-    if "ethogram" in todo or "time_budget" in todo:
+    if figures_todo:
         from dlc_lookagain.plots import write_figures
 
         figures = write_figures(outputs, overwrite=True)
+        ledger.record(figures.values())
         written.update({k: Path(v) for k, v in figures.items() if k in extras})
     fps = meta.get("fps") if rec is None else rec.fps
     if "boris" in todo:
@@ -510,6 +545,7 @@ def _write_extras(job: RecordingJob, rec: PoseRecord | None, outputs: dict, extr
             written["labeled_video"] = write_labeled_video(
                 rec, outputs["behaviors_h5"], todo["labeled_video"], bouts=outputs["bouts_csv"],
                 overwrite=True, progress=options.progress)
+    ledger.record(written[k] for k in todo if k in written)
     return written, [k for k in todo if k in written]
 
 
@@ -572,24 +608,31 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
     try:
         status, paths, meta, fingerprint = recording_status(job, options)
         extras = _wanted_extras(job, options)
+        # Every earlier extra (figures, exports, labeled video), asked for or not, belongs to the
+        # outputs being replaced: none may stay beside the new files.
+        every_extra = list(extra_output_paths(job.pose_file, options.destfolder).values())
+        ledger = OutputLedger(options.project_folder, job.pose_file)
+        if not ledger.exists and status != "new":
+            ledger.adopt_legacy([*paths.values(), *every_extra], _made_by_us(paths["behaviors_h5"], meta))
         keep = status == "current" or (status == "stale" and not options.recompute_changed)
         if keep and not options.overwrite:
             summary = RecordingSummary.from_outputs(job.pose_file, meta, paths)
-            written, now = _write_extras(job, None, paths, extras, meta, options, replace_all=False)
+            written, now = _write_extras(job, None, paths, extras, meta, options, replace_all=False,
+                                         ledger=ledger)
             summary.outputs.update(written)
             summary.extras_written = now
             summary.skipped = "up to date"
             if now:
                 logger.info("%s: behavior files up to date; wrote %s", job.pose_file.name, ", ".join(now))
             return summary
+        # Nothing is written over or moved unless we wrote it: checked before any work is done.
+        ledger.check_replaceable([*paths.values(), *every_extra])
         rec = job.load()
         summary = RecordingSummary.from_record(rec)
         net = _worker_model(model_ref)
-        # Every earlier extra (figures, exports, labeled video), asked for or not, belongs to the
-        # outputs being replaced: none may stay beside the new files.
-        every_extra = list(extra_output_paths(job.pose_file, options.destfolder).values())
         if status == "stale" and not options.overwrite:
             moved = _retire([*paths.values(), *every_extra], options.project_folder)
+            ledger.forget([*paths.values(), *every_extra])
             logger.info("%s: inputs changed (%s); recomputing, earlier outputs moved to %s",
                         job.pose_file.name, _changed(meta.get("inputs", {}), fingerprint), moved)
         else:
@@ -598,6 +641,7 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
             stale_extras = [p for p in every_extra if p.exists() and p not in extras.values()]
             if stale_extras and status != "new":
                 _retire(stale_extras, options.project_folder)
+                ledger.forget(stale_extras)
         cache = FeatureCache(options.project_folder / "lookagain" / "vision-cache")
         # The vision encoder is built once per process and reused for the next recordings.
         key = (net.config.vision_encoder, net.config.crop_scale)
@@ -623,10 +667,11 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
         min_bout = max(1, int(round(options.min_bout_s * fps)))
         outputs = write_annotations(rec, prediction, destfolder=options.destfolder, overwrite=True,
                                     min_bout_frames=min_bout, extra_metadata=extra_meta)
+        ledger.record(outputs.values())
         summary.outputs = dict(outputs)
         summary.annotations_written = True
         written, summary.extras_written = _write_extras(job, rec, outputs, extras, extra_meta, options,
-                                                        replace_all=True)
+                                                        replace_all=True, ledger=ledger)
         summary.outputs.update(written)
         summary.seconds = time.perf_counter() - t0
         top = sorted(summary.time_budget.items(), key=lambda kv: -kv[1])[:3]
@@ -802,7 +847,7 @@ def analyze(
     figures : bool
         Write ``<stem>_ethogram.png`` and ``<stem>_time_budget.png`` per recording.
     labeled_video : bool
-        Also write ``<stem>_labeled.mp4``: the video with keypoints and behaviors drawn.
+        Also write ``<stem>_lookagain_labeled.mp4`` (not DeepLabCut's ``_labeled.mp4``): the video with keypoints and behaviors drawn.
     exports : sequence of {"boris", "nwb"}
         Extra formats: a BORIS aggregated-events table (``<stem>_behaviors_boris.tsv``) and an
         NWB file with the poses (ndx-pose) and behavior intervals (``<stem>_behaviors.nwb``,

@@ -176,13 +176,18 @@ def test_dask_local_cluster_gives_the_serial_outputs(project, tmp_path):
 def test_figures_exports_and_labeled_video_beside_the_poses(project, caplog, torch_one_thread):
     pytest.importorskip("pynwb")
     config = project / "config.yaml"
+    stem = f"sample_000{STEM}"
+    # DeepLabCut's own labeled video of a single-animal project is <pose stem>_labeled.mp4: not ours.
+    dlc_video = project / "videos" / f"{stem}_labeled.mp4"
+    shutil.copy(project / "videos" / "sample_000.mp4", dlc_video)
+    dlc_bytes = dlc_video.read_bytes()
     out = dlc_lookagain.analyze(config, videos=[project / "videos" / "sample_000.mp4"], top_k=0.1,
                                 exports=["boris", "nwb"], labeled_video=True, progress=False)
     (s,) = out
-    stem = f"sample_000{STEM}"
     expected = {"ethogram": f"{stem}_ethogram.png", "time_budget": f"{stem}_time_budget.png",
                 "boris": f"{stem}_behaviors_boris.tsv", "nwb": f"{stem}_behaviors.nwb",
-                "labeled_video": f"{stem}_labeled.mp4"}
+                "labeled_video": f"{stem}_lookagain_labeled.mp4"}
+    assert dlc_video.read_bytes() == dlc_bytes
     for key, name in expected.items():
         assert s.outputs[key].name == name and s.outputs[key].stat().st_size > 0, key
     assert sorted(s.extras_written) == sorted(expected)
@@ -262,3 +267,83 @@ def test_analyze_uses_the_newest_behavior_model_whatever_its_name(project, caplo
 def test_quiet_and_verbose_also_after_the_command(project, capsys):
     assert main(["inspect", str(project / "config.yaml"), "-q"]) == EXIT_OK
     assert "reading poses" not in capsys.readouterr().err
+
+
+def test_files_we_did_not_write_are_never_replaced_or_moved(project, torch_one_thread):
+    """Issue 14: a hand-edited _bouts.csv was overwritten when completing an interrupted run, and a
+    stale recompute moved it away. Only files whose content is what we wrote may be replaced."""
+    config = project / "config.yaml"
+    one = [project / "videos" / "sample_000.mp4"]
+    (s,) = dlc_lookagain.analyze(config, videos=one, top_k=0.0, figures=False, progress=False)
+    bouts = s.outputs["bouts_csv"]
+    edited = bouts.read_bytes() + b"# corrected by hand\n"
+    bouts.write_bytes(edited)
+    # 1. Completing an "interrupted" run (one output deleted) must not write over the edited table.
+    s.outputs["behaviors_csv"].unlink()
+    # (Every recording of the run failed, so analyze raises; with others it is a skipped one.)
+    with pytest.raises(PoseFormatError) as err:
+        dlc_lookagain.analyze(config, videos=one, top_k=0.0, figures=False, progress=False)
+    assert str(bouts) in str(err.value) and "not written by dlc_lookagain" in str(err.value)
+    assert bouts.read_bytes() == edited and not s.outputs["behaviors_csv"].exists()
+    # 2. Nor any recompute (other top_k, overwrite=True) move it away.
+    with pytest.raises(PoseFormatError):
+        dlc_lookagain.analyze(config, videos=one, top_k=0.1, figures=False, progress=False, overwrite=True)
+    assert bouts.read_bytes() == edited
+    assert not list((project / "lookagain").rglob("replaced/*/" + bouts.name))
+    # 3. Once the user moves their file away, analyze writes its own again.
+    bouts.rename(bouts.with_name("my_corrected_bouts.csv"))
+    (u,) = dlc_lookagain.analyze(config, videos=one, top_k=0.0, figures=False, progress=False)
+    assert not u.error and u.annotations_written and bouts.exists()
+    # 4. A file of the user's at one of our figure names, on a first run: left alone.
+    (v,) = dlc_lookagain.analyze(config, videos=[project / "videos" / "sample_001.mp4"], top_k=0.0,
+                                 figures=False, progress=False)
+    figure = v.outputs["behaviors_h5"].with_name(v.outputs["behaviors_h5"].name.replace("_behaviors.h5",
+                                                                                        "_ethogram.png"))
+    figure.write_bytes(b"my own figure")
+    summaries = dlc_lookagain.analyze(config, top_k=0.0, progress=False)  # both recordings
+    failed = [x for x in summaries if x.error]
+    assert len(failed) == 1 and str(figure) in failed[0].error
+    assert figure.read_bytes() == b"my own figure"
+
+
+def test_a_copied_project_keeps_knowing_its_outputs(project, tmp_path, torch_one_thread):
+    config = project / "config.yaml"
+    one = [project / "videos" / "sample_000.mp4"]
+    dlc_lookagain.analyze(config, videos=one, top_k=0.0, figures=False, progress=False)
+    copy = tmp_path / "copied"
+    shutil.copytree(project, copy)
+    (s,) = dlc_lookagain.analyze(copy / "config.yaml", videos=[copy / "videos" / "sample_000.mp4"], top_k=0.1,
+                                 figures=False, progress=False)
+    assert not s.error and s.annotations_written  # stale (top_k changed): ours, so recomputed
+    assert list((copy / "lookagain" / "replaced").rglob("*_bouts.csv"))
+
+
+def test_frames_the_video_cannot_give_are_not_looked_at(project, caplog, torch_one_thread):
+    """Issue 14: a truncated video gave looked=1 on frames nobody could decode."""
+    import cv2
+
+    video = project / "videos" / "sample_000.mp4"
+    data = video.read_bytes()
+    video.write_bytes(data[: int(len(data) * 0.3)])  # the container still lists every frame
+    cap = cv2.VideoCapture(str(video))
+    decodable = 0
+    while cap.read()[0]:
+        decodable += 1
+    cap.release()
+    assert 0 < decodable < 300
+    with caplog.at_level(logging.WARNING, logger="dlc_lookagain"):
+        (s,) = dlc_lookagain.analyze(project / "config.yaml", videos=[video], top_k=0.5, figures=False,
+                                     progress=False)
+    df = pd.read_csv(s.outputs["behaviors_csv"])
+    looked = np.sort(df.loc[df["looked"] == 1, "frame"].unique())
+    assert looked.size > 0 and looked.max() < decodable
+    assert s.looked_fraction <= decodable / s.n_frames
+    assert "could not be decoded" in caplog.text and video.name in caplog.text
+
+
+def test_frame_ranges():
+    from dlc_lookagain.pipeline import frame_ranges
+
+    assert frame_ranges([3, 4, 5, 7, 10, 11]) == "3-5, 7, 10-11"
+    assert frame_ranges([]) == "none"
+    assert frame_ranges(list(range(0, 40, 2)), limit=3) == "0, 2, 4, ..."

@@ -564,7 +564,7 @@ EXTRA_OUTPUTS = {
     "time_budget": "_time_budget.png",
     "boris": "_behaviors_boris.tsv",
     "nwb": "_behaviors.nwb",
-    "labeled_video": "_labeled.mp4",
+    "labeled_video": "_lookagain_labeled.mp4",  # not DLC's <pose stem>_labeled.mp4
 }
 
 
