@@ -32,7 +32,9 @@ import numpy as np
 from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.main import load_pose, load_project
 from dlc_lookagain.io.ledger import OutputLedger, file_sha256
-from dlc_lookagain.io.record import PoseRecord, resolve_fps
+from dlc_lookagain.io.lock import LockedError, RecordingLock
+from dlc_lookagain.io.paths import stale_temporaries
+from dlc_lookagain.io.record import PoseRecord, resolve_fps, split_landmarks
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +149,8 @@ class RecordingJob:
         if self.pair is not None:
             from dlc_lookagain.io.main import load_analyzed_video
 
-            return load_analyzed_video(self.pair, self.project, tolerance=self.tolerance)
-        return load_pose(self.pose_file, video=self.video, tolerance=self.tolerance)
+            return split_landmarks(load_analyzed_video(self.pair, self.project, tolerance=self.tolerance))
+        return split_landmarks(load_pose(self.pose_file, video=self.video, tolerance=self.tolerance))
 
 
 def check_top_k(top_k: float) -> float:
@@ -202,7 +204,8 @@ def plan_recordings(
 
 
 def read_inputs(path: str | Path, videos=None, *, progress: bool = True, **where) -> list[PoseRecord]:
-    """Read every recording ``analyze`` would process.
+    """Read every recording ``analyze`` would process (animals only; DLC unique bodyparts become
+    ``landmarks``: :func:`dlc_lookagain.io.record.split_landmarks`).
 
     ``path`` and ``where`` (``videotype``, ``destfolder``, ``shuffle``, ``filtered``,
     ``track_method``) as in :func:`plan_recordings`. Recordings of a project whose pose or video
@@ -211,9 +214,11 @@ def read_inputs(path: str | Path, videos=None, *, progress: bool = True, **where
     """
     path = Path(path).expanduser()
     if _is_project(path):
-        return load_project(path, videos, on_error="skip", progress=progress, **where)
-    video = videos[0] if isinstance(videos, (list, tuple)) and videos else videos
-    return [load_pose(path, video=video)]
+        records = load_project(path, videos, on_error="skip", progress=progress, **where)
+    else:
+        video = videos[0] if isinstance(videos, (list, tuple)) and videos else videos
+        records = [load_pose(path, video=video)]
+    return [split_landmarks(r) for r in records]
 
 
 def _project_model_dir(path: Path) -> Path:
@@ -596,9 +601,6 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
     An unusable recording gives a summary with ``error`` set instead of raising, so one bad
     file does not stop a batch.
     """
-    from dlc_lookagain.io.annotations import extra_output_paths, write_annotations
-    from dlc_lookagain.model.vision import FeatureCache
-
     t0 = time.perf_counter()
     _undo_fixed_malloc_thresholds()
     if options.torch_threads:
@@ -606,82 +608,102 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
 
         torch.set_num_threads(options.torch_threads)
     try:
-        status, paths, meta, fingerprint = recording_status(job, options)
-        extras = _wanted_extras(job, options)
-        # Every earlier extra (figures, exports, labeled video), asked for or not, belongs to the
-        # outputs being replaced: none may stay beside the new files.
-        every_extra = list(extra_output_paths(job.pose_file, options.destfolder).values())
-        ledger = OutputLedger(options.project_folder, job.pose_file)
-        if not ledger.exists and status != "new":
-            ledger.adopt_legacy([*paths.values(), *every_extra], _made_by_us(paths["behaviors_h5"], meta))
-        keep = status == "current" or (status == "stale" and not options.recompute_changed)
-        if keep and not options.overwrite:
-            summary = RecordingSummary.from_outputs(job.pose_file, meta, paths)
-            written, now = _write_extras(job, None, paths, extras, meta, options, replace_all=False,
-                                         ledger=ledger)
-            summary.outputs.update(written)
-            summary.extras_written = now
-            summary.skipped = "up to date"
-            if now:
-                logger.info("%s: behavior files up to date; wrote %s", job.pose_file.name, ", ".join(now))
-            return summary
-        # Nothing is written over or moved unless we wrote it: checked before any work is done.
-        ledger.check_replaceable([*paths.values(), *every_extra])
-        rec = job.load()
-        summary = RecordingSummary.from_record(rec)
-        net = _worker_model(model_ref)
-        if status == "stale" and not options.overwrite:
-            moved = _retire([*paths.values(), *every_extra], options.project_folder)
-            ledger.forget([*paths.values(), *every_extra])
-            logger.info("%s: inputs changed (%s); recomputing, earlier outputs moved to %s",
-                        job.pose_file.name, _changed(meta.get("inputs", {}), fingerprint), moved)
-        else:
-            if status == "incomplete":
-                logger.info("%s: completing the outputs of an interrupted run", job.pose_file.name)
-            stale_extras = [p for p in every_extra if p.exists() and p not in extras.values()]
-            if stale_extras and status != "new":
-                _retire(stale_extras, options.project_folder)
-                ledger.forget(stale_extras)
-        cache = FeatureCache(options.project_folder / "lookagain" / "vision-cache")
-        # The vision encoder is built once per process and reused for the next recordings.
-        key = (net.config.vision_encoder, net.config.crop_scale)
-        fps = resolve_fps(rec, options.fps)
-        prediction, extractor = predict_recording(rec, net, options.top_k, extractor=_WORKER_STATE.get(key),
-                                                  cache=cache, progress=options.progress, fps=fps)
-        _WORKER_STATE[key] = extractor
-        present = prediction.present[~np.isnan(prediction.probabilities[..., 0])]  # tracked animal-frames
-        looked = prediction.looked if prediction.looked.ndim == 1 else prediction.looked.any(axis=1)
-        summary.looked_fraction = float(looked.mean())
-        summary.time_budget = {b: float(present[:, c].mean()) if present.size else 0.0
-                               for c, b in enumerate(prediction.behaviors)}
-        extra_meta = {
-            "inputs": fingerprint,
-            "looked_fraction": summary.looked_fraction,
-            "time_budget": summary.time_budget,
-            "n_bodyparts": rec.n_bodyparts,
-            "missing_fraction": summary.missing_fraction,
-            "video_scale": float(rec.video_scale),
-        }
-        if getattr(net, "kind", "") == "bundled" and list(prediction.behaviors) != list(net.config.behaviors):
-            extra_meta["behavior_source"] = "movement states: the recording is outside the bundled model's domain"
-        min_bout = max(1, int(round(options.min_bout_s * fps)))
-        outputs = write_annotations(rec, prediction, destfolder=options.destfolder, overwrite=True,
-                                    min_bout_frames=min_bout, extra_metadata=extra_meta)
-        ledger.record(outputs.values())
-        summary.outputs = dict(outputs)
-        summary.annotations_written = True
-        written, summary.extras_written = _write_extras(job, rec, outputs, extras, extra_meta, options,
-                                                        replace_all=True, ledger=ledger)
-        summary.outputs.update(written)
-        summary.seconds = time.perf_counter() - t0
-        top = sorted(summary.time_budget.items(), key=lambda kv: -kv[1])[:3]
-        logger.info("%s: %d frames, looked at %.0f%%, %.1f s; most time: %s", rec.source.name, rec.n_frames,
-                    100 * summary.looked_fraction, summary.seconds,
-                    ", ".join(f"{b} {100 * v:.0f}%" for b, v in top))
+        # One run at a time per recording (a second one skips it); the ledger is read under the lock.
+        with RecordingLock(OutputLedger.lock_path_for(options.project_folder, job.pose_file)):
+            return _analyze_under_lock(job, model_ref, options, t0)
+    except LockedError as exc:
+        logger.warning("%s: %s", job.pose_file.name, exc)
+        summary = RecordingSummary.failed(job.pose_file, "", time.perf_counter() - t0)
+        summary.error, summary.skipped = None, str(exc)
         return summary
     except (PoseFormatError, FileNotFoundError, FileExistsError, OSError) as exc:
         logger.error("%s (skipped)", exc)
         return RecordingSummary.failed(job.pose_file, str(exc), time.perf_counter() - t0)
+
+
+def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t0: float) -> RecordingSummary:
+    """:func:`analyze_recording` once the recording's lock is held."""
+    from dlc_lookagain.io.annotations import extra_output_paths, write_annotations
+    from dlc_lookagain.model.vision import FeatureCache
+
+    ledger = OutputLedger(options.project_folder, job.pose_file)
+    status, paths, meta, fingerprint = recording_status(job, options)
+    extras = _wanted_extras(job, options)
+    # Every earlier extra (figures, exports, labeled video), asked for or not, belongs to the
+    # outputs being replaced: none may stay beside the new files.
+    every_extra = list(extra_output_paths(job.pose_file, options.destfolder).values())
+    # Temporary files of a killed run (ours, by name) go: nobody else writes them while we hold the lock.
+    for target in [*paths.values(), *every_extra, ledger.path]:
+        for leftover in stale_temporaries(target):
+            logger.info("%s: removing %s left by an interrupted run", job.pose_file.name, leftover.name)
+            leftover.unlink(missing_ok=True)
+    if not ledger.exists and status != "new":
+        ledger.adopt_legacy([*paths.values(), *every_extra], _made_by_us(paths["behaviors_h5"], meta))
+    keep = status == "current" or (status == "stale" and not options.recompute_changed)
+    if keep and not options.overwrite:
+        summary = RecordingSummary.from_outputs(job.pose_file, meta, paths)
+        written, now = _write_extras(job, None, paths, extras, meta, options, replace_all=False,
+                                     ledger=ledger)
+        summary.outputs.update(written)
+        summary.extras_written = now
+        summary.skipped = "up to date"
+        if now:
+            logger.info("%s: behavior files up to date; wrote %s", job.pose_file.name, ", ".join(now))
+        return summary
+    # Nothing is written over or moved unless we wrote it: checked before any work is done.
+    ledger.check_replaceable([*paths.values(), *every_extra])
+    rec = job.load()
+    summary = RecordingSummary.from_record(rec)
+    net = _worker_model(model_ref)
+    if status == "stale" and not options.overwrite:
+        moved = _retire([*paths.values(), *every_extra], options.project_folder)
+        ledger.forget([*paths.values(), *every_extra])
+        logger.info("%s: inputs changed (%s); recomputing, earlier outputs moved to %s",
+                    job.pose_file.name, _changed(meta.get("inputs", {}), fingerprint), moved)
+    else:
+        if status == "incomplete":
+            logger.info("%s: completing the outputs of an interrupted run", job.pose_file.name)
+        stale_extras = [p for p in every_extra if p.exists() and p not in extras.values()]
+        if stale_extras and status != "new":
+            _retire(stale_extras, options.project_folder)
+            ledger.forget(stale_extras)
+    cache = FeatureCache(options.project_folder / "lookagain" / "vision-cache")
+    # The vision encoder is built once per process and reused for the next recordings.
+    key = (net.config.vision_encoder, net.config.crop_scale)
+    fps = resolve_fps(rec, options.fps)
+    prediction, extractor = predict_recording(rec, net, options.top_k, extractor=_WORKER_STATE.get(key),
+                                              cache=cache, progress=options.progress, fps=fps)
+    _WORKER_STATE[key] = extractor
+    present = prediction.present[~np.isnan(prediction.probabilities[..., 0])]  # tracked animal-frames
+    looked = prediction.looked if prediction.looked.ndim == 1 else prediction.looked.any(axis=1)
+    summary.looked_fraction = float(looked.mean())
+    summary.time_budget = {b: float(present[:, c].mean()) if present.size else 0.0
+                           for c, b in enumerate(prediction.behaviors)}
+    extra_meta = {
+        "inputs": fingerprint,
+        "looked_fraction": summary.looked_fraction,
+        "time_budget": summary.time_budget,
+        "n_bodyparts": rec.n_bodyparts,
+        "missing_fraction": summary.missing_fraction,
+        "video_scale": float(rec.video_scale),
+    }
+    if getattr(net, "kind", "") == "bundled" and list(prediction.behaviors) != list(net.config.behaviors):
+        extra_meta["behavior_source"] = "movement states: the recording is outside the bundled model's domain"
+    min_bout = max(1, int(round(options.min_bout_s * fps)))
+    outputs = write_annotations(rec, prediction, destfolder=options.destfolder, overwrite=True,
+                                min_bout_frames=min_bout, extra_metadata=extra_meta)
+    ledger.record(outputs.values())
+    summary.outputs = dict(outputs)
+    summary.annotations_written = True
+    written, summary.extras_written = _write_extras(job, rec, outputs, extras, extra_meta, options,
+                                                    replace_all=True, ledger=ledger)
+    summary.outputs.update(written)
+    summary.seconds = time.perf_counter() - t0
+    top = sorted(summary.time_budget.items(), key=lambda kv: -kv[1])[:3]
+    logger.info("%s: %d frames, looked at %.0f%%, %.1f s; most time: %s", rec.source.name, rec.n_frames,
+                100 * summary.looked_fraction, summary.seconds,
+                ", ".join(f"{b} {100 * v:.0f}%" for b, v in top))
+    return summary
 
 
 # --------------------------------------------------------------------------- many recordings

@@ -141,6 +141,12 @@ def keypoint_features(
             feats.update(_social_features(kp, centroid, vel, speed, bl, head_index(parts), fps))
             rolled += ["soc_centroid_dist_bl", "soc_nearest_kp_dist_bl", "soc_approach_rate_bl_s"]
 
+        if record.landmarks:
+            near = _landmark_features(smooth, centroid, head, bl, record.landmarks,
+                                      int(round(max_gap_s * fps)))
+            feats.update(near)
+            rolled += [name for name in near if "_dist_bl__" in name]
+
         base = np.stack([feats[name] for name in rolled], axis=-1)  # (T, I, R)
         frame = pd.DataFrame(base.reshape(t, -1))
         for w in window_s:
@@ -318,6 +324,33 @@ def _egocentric(kp: np.ndarray, centroid: np.ndarray, head: int, bl: np.ndarray)
     return np.stack([x, y], -1) / bl[None, :, None, None]
 
 
+def _landmark_features(kp: np.ndarray, centroid: np.ndarray, head: int, bl: np.ndarray,
+                       landmarks: dict[str, np.ndarray], max_gap: int) -> dict[str, np.ndarray]:
+    """Where each landmark (DLC unique bodypart: arena corner, feeder, object) is for each animal.
+
+    Per landmark ``name``: distance from the centroid and from the head keypoint, and the landmark
+    in the animal's body frame (x toward the head), all in body lengths. A landmark is mostly
+    still: gaps longer than ``max_gap`` frames take its median position. ``kp (T, I, B, 2)``.
+    """
+    out: dict[str, np.ndarray] = {}
+    heads = kp[:, :, head]  # (T, I, 2)
+    axis = heads - centroid
+    norm = np.hypot(axis[..., 0], axis[..., 1])
+    ux, uy = axis[..., 0] / norm, axis[..., 1] / norm
+    for name, track in landmarks.items():
+        xy = interpolate_gaps(np.asarray(track, np.float64)[:, None, None, :], max_gap)[:, 0, 0]  # (T, 2)
+        if np.isnan(xy).all():
+            continue
+        xy = np.where(np.isnan(xy), np.nanmedian(xy, axis=0), xy)
+        rel = xy[:, None, :] - centroid  # (T, I, 2)
+        out[f"landmark_dist_bl__{name}"] = np.hypot(rel[..., 0], rel[..., 1]) / bl
+        to_head = xy[:, None, :] - heads
+        out[f"landmark_head_dist_bl__{name}"] = np.hypot(to_head[..., 0], to_head[..., 1]) / bl
+        out[f"landmark_ego_x_bl__{name}"] = (rel[..., 0] * ux + rel[..., 1] * uy) / bl
+        out[f"landmark_ego_y_bl__{name}"] = (-rel[..., 0] * uy + rel[..., 1] * ux) / bl
+    return out
+
+
 def feature_bank(
     record: PoseRecord,
     *,
@@ -343,6 +376,8 @@ def feature_bank(
       speed;
     * relational (two or more animals, ``relational=True``): where the nearest other animal is and
       how it lies in each animal's own body frame (:func:`_relational_features`);
+    * landmarks (``record.landmarks``: DLC unique bodyparts): distance and body-frame position of
+      each (:func:`_landmark_features`);
     * windows: centered mean, std, min, max and change (mean of the next half window minus the
       previous) of the speed, distance, axis and partner features over each of ``windows_s``;
     * partner's own movement (``partner=True``, two or more animals): a few of the nearest other
@@ -446,6 +481,12 @@ def feature_bank(
                 relation = _relational_features(smooth, centroid, head, bl)
                 feats.update(relation)
                 rolled += list(relation)
+
+        if record.landmarks:
+            near = _landmark_features(smooth, centroid, head, bl, record.landmarks,
+                                      int(round(max_gap_s * fps)))
+            feats.update(near)
+            rolled += [name for name in near if "_dist_bl__" in name]
 
         base = np.stack([feats[name] for name in rolled], axis=-1)  # (T, I, R)
         base[~np.isfinite(base)] = np.nan

@@ -26,7 +26,9 @@ import contextlib
 import inspect
 import json
 import logging
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -447,9 +449,34 @@ def _write_csv(df: pd.DataFrame, path: Path, time_columns: tuple[str, ...]) -> N
     out.to_csv(path, index=False, na_rep="", lineterminator="\n", encoding="utf-8")
 
 
+#: Metadata entries holding paths: stored relative to the output's folder, so a copied or moved
+#: project gives byte-identical outputs; readers get them back absolute.
+_PATH_KEYS = ("source", "video_path")
+
+
+def _relative_to(path, folder: Path) -> str:
+    try:
+        return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def _absolute_paths(meta: dict, h5_path: Path) -> dict:
+    for key in _PATH_KEYS:
+        value = meta.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            meta[key] = os.path.normpath(os.path.join(os.path.abspath(h5_path.parent), value))
+    return meta
+
+
 def _metadata(record: PoseRecord, prediction: BehaviorPrediction, min_bout_frames: int,
-              extra: dict | None = None) -> dict:
+              extra: dict | None = None, out_dir: Path | None = None) -> dict:
     from dlc_lookagain import __version__
+
+    def where(path) -> str | None:
+        if not path:
+            return None
+        return _relative_to(path, out_dir) if out_dir is not None else str(path)
 
     return {**(extra or {}),
         "behaviors": list(prediction.behaviors),
@@ -458,9 +485,9 @@ def _metadata(record: PoseRecord, prediction: BehaviorPrediction, min_bout_frame
         "individuals": list(record.individuals),
         "n_frames": record.n_frames,
         "fps": float(record.fps) if record.fps else None,
-        "source": str(record.source),
+        "source": where(record.source),
         "source_format": record.source_format,
-        "video_path": str(record.video_path) if record.video_path else None,
+        "video_path": where(record.video_path),
         "min_bout_frames": int(min_bout_frames),
         "version": __version__,
     }
@@ -489,9 +516,24 @@ def read_output_metadata(path) -> dict:
         # PyTables pickles non-string attributes; ours is always a JSON string.
         return {}
     try:
-        return json.loads(raw)
+        meta = json.loads(raw)
     except ValueError:
         return {}
+    return _absolute_paths(meta, path) if isinstance(meta, dict) else {}
+
+
+def _interned(df: pd.DataFrame) -> pd.DataFrame:
+    """String columns with one object per distinct value. pandas pickles them, and a pickle stores a
+    repeated object once but equal copies each time: without this the bytes of the file depend on
+    how the strings were made, and two runs on the same inputs wrote different files."""
+    columns = [c for c in df.columns if df[c].dtype == object]
+    if not columns:
+        return df
+    out = df.copy()
+    for c in columns:
+        out[c] = [sys.intern(v) if isinstance(v, str) else v for v in out[c].tolist()]
+        out[c] = out[c].astype(object)
+    return out
 
 
 def _write_h5(path: Path, behaviors: pd.DataFrame, bouts: pd.DataFrame, meta: dict) -> None:
@@ -506,11 +548,33 @@ def _write_h5(path: Path, behaviors: pd.DataFrame, bouts: pd.DataFrame, meta: di
     # object in a 1 MB chunk, so an uncompressed file is megabytes of zeros; zlib
     # (unlike blosc) is built into every HDF5 reader.
     with pd.HDFStore(path, mode="w", complevel=4, complib="zlib") as store:
-        store.put("behaviors", behaviors, format="fixed", **_PUT_KWARGS)
-        store.put("bouts", bouts, format="fixed", **_PUT_KWARGS)
-        store.put("metadata", meta_table, format="fixed", **_PUT_KWARGS)
+        store.put("behaviors", _interned(behaviors), format="fixed", **_PUT_KWARGS)
+        store.put("bouts", _interned(bouts), format="fixed", **_PUT_KWARGS)
+        store.put("metadata", _interned(meta_table), format="fixed", **_PUT_KWARGS)
         # JSON rather than a pickled attribute: readable from h5py/MATLAB and safe to load.
         setattr(store.get_storer("metadata").attrs, H5_META_ATTR, json.dumps(meta, sort_keys=True))
+    _clear_modification_times(path)
+
+
+#: HDF5 "object modification time" message (version 1) in a version-1 object header: type 0x0012,
+#: size 8, flags, 3 reserved bytes, then version 1, 3 reserved bytes and the seconds.
+_MTIME_MESSAGE = re.compile(rb"\x12\x00\x08\x00[\x00\x01]\x00\x00\x00\x01\x00\x00\x00(....)", re.S)
+
+
+def _clear_modification_times(path: Path) -> None:
+    """Zero the creation/modification times HDF5 writes into every object header.
+
+    pandas' fixed format passes no ``track_times`` to PyTables, so each group and array records the
+    second it was written, and two runs on the same inputs gave different bytes. Version-1 headers
+    (what PyTables writes) carry no checksum, so the four bytes can be zeroed in place; a file with
+    version-2 headers (``OHDR``, checksummed) is left as it is.
+    """
+    data = bytearray(path.read_bytes())
+    if b"OHDR" in data:
+        return
+    for match in _MTIME_MESSAGE.finditer(bytes(data)):
+        data[match.start(1):match.end(1)] = b"\x00\x00\x00\x00"
+    path.write_bytes(bytes(data))
 
 
 def _is_slp(record: PoseRecord) -> bool:
@@ -784,7 +848,7 @@ def write_annotations(
     # so bad input fails without leaving anything behind.
     table = behaviors_table(record, prediction)
     bouts = bouts_table(record, prediction, min_bout_frames)
-    meta = _metadata(record, prediction, min_bout_frames, extra_metadata)
+    meta = _metadata(record, prediction, min_bout_frames, extra_metadata, out_dir=paths["behaviors_h5"].parent)
     labels = _labels_with_events(record, prediction, bouts, paths["slp"].parent) if "slp" in paths else None
 
     with contextlib.ExitStack() as stack:
@@ -835,7 +899,7 @@ def _read_h5(path: Path, key: str) -> tuple[pd.DataFrame, dict]:
             meta = {}
             if "/metadata" in store.keys():
                 raw = getattr(store.get_storer("metadata").attrs, H5_META_ATTR, None)
-                meta = json.loads(raw) if raw else {}
+                meta = _absolute_paths(json.loads(raw), path) if raw else {}
     except PoseFormatError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:

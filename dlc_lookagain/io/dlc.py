@@ -386,6 +386,14 @@ def read_dlc(path: str | Path) -> PoseRecord:
 
     metadata: dict = dict(table.metadata)
     metadata.update(grid_info)
+    if UNIQUE_BODYPARTS_INDIVIDUAL in layout.individuals and len(layout.individuals) > 1:
+        # maDLC unique bodyparts (arena corners, a feeder...): landmarks, not an animal
+        # (:func:`dlc_lookagain.io.record.split_landmarks`).
+        single = layout.individuals.index(UNIQUE_BODYPARTS_INDIVIDUAL)
+        owners: dict[int, set[int]] = {}
+        for _, i, b in layout.x_columns:
+            owners.setdefault(int(b), set()).add(int(i))
+        metadata["unique_bodyparts"] = [layout.bodyparts[b] for b, who in sorted(owners.items()) if who == {single}]
     if layout.split_from_prefix:
         metadata["individuals_from_prefix"] = True
     if dropped:

@@ -54,8 +54,8 @@ class OutputLedger:
     def __init__(self, project_folder: Path, pose_file: Path):
         self.project_folder = Path(project_folder)
         self.pose_file = Path(pose_file)
-        key = hashlib.sha256(self._name(self.pose_file).encode("utf-8")).hexdigest()[:16]
-        self.path = self.project_folder / "lookagain" / "written" / f"{self.pose_file.stem[:80]}.{key}.json"
+        self.path = self.project_folder / "lookagain" / "written" / f"{self._key()}.json"
+        self.lock_path = self.lock_path_for(self.project_folder, self.pose_file)
         self.files: dict[str, str] = {}
         self.exists = self.path.is_file()
         if self.exists:
@@ -66,6 +66,17 @@ class OutputLedger:
                 # A damaged ledger vouches for nothing: every existing output is then left alone.
                 logger.warning("%s: unreadable (%s); treating no existing output as ours", self.path, exc)
                 self.files, self.exists = {}, True
+
+    def _key(self) -> str:
+        digest = hashlib.sha256(self._name(self.pose_file).encode("utf-8")).hexdigest()[:16]
+        return f"{self.pose_file.stem[:80]}.{digest}"
+
+    @classmethod
+    def lock_path_for(cls, project_folder: Path, pose_file: Path) -> Path:
+        """Lock file of a recording (:class:`dlc_lookagain.io.lock.RecordingLock`), named like its ledger."""
+        named = cls.__new__(cls)
+        named.project_folder, named.pose_file = Path(project_folder), Path(pose_file)
+        return named.project_folder / "lookagain" / "locks" / f"{named._key()}.lock"
 
     def _name(self, path: Path) -> str:
         """``path`` relative to the project folder where it lies inside it, else absolute."""

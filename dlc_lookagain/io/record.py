@@ -56,6 +56,10 @@ class PoseRecord:
         Edges between bodyparts, if the source defines them.
     metadata : dict
         Anything else a reader learned (DLC shuffle, track method, filtered, ...).
+    landmarks : dict of str to np.ndarray
+        Tracked points that are not part of any animal (DLC unique bodyparts: arena corners, a
+        feeder, an object), ``name -> (n_frames, 2)`` float32, NaN where missing. Filled by
+        :func:`split_landmarks`; empty for the readers' own output.
     """
 
     keypoints: np.ndarray
@@ -72,6 +76,7 @@ class PoseRecord:
     n_video_frames: int | None = None
     skeleton: list[tuple[str, str]] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
+    landmarks: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.source = Path(self.source)
@@ -189,3 +194,35 @@ def validate_record(rec: PoseRecord) -> None:
     missing = np.isnan(kp).any(axis=-1)
     kp[missing] = np.nan
     conf[missing] = np.nan
+
+
+def split_landmarks(record: PoseRecord) -> PoseRecord:
+    """The record's animals only, with DLC unique bodyparts moved to ``record.landmarks``.
+
+    maDLC writes points that belong to no animal (``unique_bodyparts``: arena corners, an object)
+    under the individual ``single``. They are context for the animals (landmark features of the
+    feature bank), not an animal whose behavior is classified, so they get no behavior rows. A
+    record without them is returned as it is.
+    """
+    import dataclasses
+
+    unique = list(record.metadata.get("unique_bodyparts") or [])
+    if "single" not in record.individuals or len(record.individuals) < 2:
+        return record
+    single = record.individuals.index("single")
+    animals = [i for i in range(record.n_individuals) if i != single]
+    parts = [k for k, b in enumerate(record.bodyparts) if b not in unique]
+    if not parts:
+        return record
+    landmarks = {record.bodyparts[k]: np.array(record.keypoints[:, single, k], dtype=np.float32)
+                 for k, b in enumerate(record.bodyparts) if b in unique}
+    kept = {record.bodyparts[k] for k in parts}
+    return dataclasses.replace(
+        record,
+        keypoints=record.keypoints[:, animals][:, :, parts],
+        confidence=record.confidence[:, animals][:, :, parts],
+        individuals=[record.individuals[i] for i in animals],
+        bodyparts=[record.bodyparts[k] for k in parts],
+        skeleton=[e for e in record.skeleton if e[0] in kept and e[1] in kept],
+        landmarks={**record.landmarks, **landmarks},
+    )

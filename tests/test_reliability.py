@@ -1,0 +1,149 @@
+"""Concurrent runs, killed runs and full disks (issue 14, items 7-8)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+import dlc_lookagain
+from dlc_lookagain.io.ledger import OutputLedger
+from dlc_lookagain.io.lock import LockedError, RecordingLock
+from dlc_lookagain.io.paths import atomic_path, stale_temporaries
+
+STEM = "DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el"
+
+
+@pytest.fixture
+def project(tmp_path, sample_project) -> Path:
+    dest = tmp_path / "project"
+    shutil.copytree(sample_project, dest)
+    return dest
+
+
+def _pose(project: Path, k: int) -> Path:
+    return project / "videos" / f"sample_00{k}{STEM}.h5"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _outputs(project: Path) -> dict[str, str]:
+    """Hashes of every file analyze wrote beside the poses."""
+    names = ("_behaviors.csv", "_behaviors.h5", "_bouts.csv")
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((project / "videos").iterdir())
+            if p.name.endswith(names)}
+
+
+def test_a_recording_locked_by_a_live_run_is_skipped_and_a_dead_runs_lock_taken_over(project, torch_one_thread):
+    lock = OutputLedger.lock_path_for(project, _pose(project, 0))
+    lock.parent.mkdir(parents=True)
+    live = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    lock.write_text(json.dumps(live))
+    first, second = dlc_lookagain.analyze(project / "config.yaml", top_k=0.0, figures=False, progress=False)
+    assert first.skipped and "being analyzed by pid" in first.skipped and not first.error
+    assert not first.annotations_written and second.annotations_written
+    assert json.loads(lock.read_text()) == live  # someone else's lock is left alone
+    # The owner died without cleaning up: its lock is stale and taken over.
+    lock.write_text(json.dumps({**live, "pid": _dead_pid()}))
+    first, _ = dlc_lookagain.analyze(project / "config.yaml", top_k=0.0, figures=False, progress=False)
+    assert first.annotations_written and not lock.exists()
+
+
+def test_lock_from_another_host_is_stale_only_when_old(tmp_path):
+    path = tmp_path / "x.lock"
+    path.write_text(json.dumps({"pid": 1, "host": "other-node", "started": time.time() - 60}))
+    with pytest.raises(LockedError, match="other-node"):
+        RecordingLock(path).acquire()
+    path.write_text(json.dumps({"pid": 1, "host": "other-node", "started": time.time() - 72 * 3600}))
+    with RecordingLock(path) as lock:
+        assert lock.held and json.loads(path.read_text())["pid"] == os.getpid()
+    assert not path.exists()
+
+
+def test_temporaries_of_a_killed_run_are_removed(project, torch_one_thread):
+    bouts = project / "videos" / f"sample_000{STEM}_bouts.csv"
+    leftover = bouts.with_name(f".{bouts.name}.k1ll3d.tmp.csv")
+    leftover.touch()  # what a kill during writing leaves (0 bytes, hidden)
+    assert stale_temporaries(bouts) == [leftover]
+    theirs = bouts.with_name("notes.tmp.csv")
+    theirs.write_text("a user's file")
+    dlc_lookagain.analyze(project / "config.yaml", videos=[project / "videos" / "sample_000.mp4"], top_k=0.0,
+                          figures=False, progress=False)
+    assert not leftover.exists() and bouts.exists()
+    assert theirs.read_text() == "a user's file"
+
+
+def test_a_full_disk_is_named_as_such(tmp_path, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10 << 30, (10 << 30) - (1 << 20), 1 << 20))
+    final = tmp_path / "out" / "x_behaviors.csv"
+    with pytest.raises(OSError) as err, atomic_path(final) as tmp:
+        tmp.write_bytes(b"partial")
+        raise OSError("57600 requested and 32704 written")  # what numpy says
+    assert err.value.errno == errno.ENOSPC
+    assert f"no space left on {final.parent}" in str(err.value) and "57600 requested" in str(err.value)
+    assert not final.exists() and not list(final.parent.iterdir())
+    # With room on the disk, other errors pass through unchanged.
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10 << 30, 0, 10 << 30))
+    with pytest.raises(PermissionError), atomic_path(final) as tmp:
+        raise PermissionError(errno.EACCES, "denied")
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_give_the_outputs_of_one(project, tmp_path, torch_one_thread):
+    """Two `dlc-lookagain analyze` processes at once on one project: each recording is analyzed
+    once (the other run skips it or finds it up to date); the outputs are those of a single run."""
+    single = tmp_path / "single"
+    shutil.copytree(project, single)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def cmd(folder: Path) -> list[str]:
+        return [sys.executable, "-m", "dlc_lookagain.cli", "-q", "analyze", str(folder / "config.yaml"),
+                "--top-k", "0", "--no-figures"]
+
+    subprocess.run(cmd(single), env=env, check=True, capture_output=True, timeout=600)
+    runs = [subprocess.Popen(cmd(project), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in runs]
+    assert all(p.returncode == 0 for p in runs), results
+    assert _outputs(project) == _outputs(single)
+    assert not (project / "lookagain" / "replaced").exists()
+    assert not list((project / "lookagain" / "locks").glob("*.lock"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_s", [2.0, 4.0, 6.0])
+def test_a_killed_run_resumes_to_the_outputs_of_an_uninterrupted_one(project, tmp_path, kill_after_s):
+    """SIGKILL at some point of `dlc-lookagain analyze`, then run again: the outputs are byte for
+    byte those of a run that was never interrupted, with no temporary file or lock left behind."""
+    single = tmp_path / "single"
+    shutil.copytree(project, single)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def cmd(folder: Path) -> list[str]:
+        return [sys.executable, "-m", "dlc_lookagain.cli", "-q", "analyze", str(folder / "config.yaml"),
+                "--top-k", "0", "--no-figures"]
+
+    subprocess.run(cmd(single), env=env, check=True, capture_output=True, timeout=600)
+    victim = subprocess.Popen(cmd(project), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(kill_after_s)
+    victim.kill()
+    victim.wait()
+    subprocess.run(cmd(project), env=env, check=True, capture_output=True, timeout=600)
+    assert _outputs(project) == _outputs(single)
+    assert not [p for p in (project / "videos").iterdir() if p.name.startswith(".") and ".tmp" in p.name]
+    assert not list((project / "lookagain" / "locks").glob("*.lock"))
