@@ -141,12 +141,6 @@ def keypoint_features(
             feats.update(_social_features(kp, centroid, vel, speed, bl, head_index(parts), fps))
             rolled += ["soc_centroid_dist_bl", "soc_nearest_kp_dist_bl", "soc_approach_rate_bl_s"]
 
-        if record.landmarks:
-            near = _landmark_features(smooth, centroid, head, bl, record.landmarks,
-                                      int(round(max_gap_s * fps)))
-            feats.update(near)
-            rolled += [name for name in near if "_dist_bl__" in name]
-
         base = np.stack([feats[name] for name in rolled], axis=-1)  # (T, I, R)
         frame = pd.DataFrame(base.reshape(t, -1))
         for w in window_s:
