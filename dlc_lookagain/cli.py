@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except (PoseFormatError, FileExistsError, FileNotFoundError, ImportError) as exc:
-        logger.error("%s", exc)
+        if not getattr(exc, "logged", False):
+            logger.error("%s", exc)
         return EXIT_BAD_INPUT
     except ValueError as exc:
         # Values argparse cannot check (a model without behaviors, an unknown behavior name ...).

@@ -955,8 +955,10 @@ def analyze(
     if failed and len(failed) == len(summaries):
         first = failed[0]
         prefix = f"{first.pose_file}: "
-        raise PoseFormatError(first.pose_file, first.error[len(prefix):] if first.error.startswith(prefix)
-                              else first.error)
+        error = PoseFormatError(first.pose_file, first.error[len(prefix):] if first.error.startswith(prefix)
+                                else first.error)
+        error.logged = True  # each recording's error is in the log already: the CLI need not repeat it
+        raise error
     extras = sum(len(s.extras_written) for s in summaries if s.skipped)
     if done == 0 and skipped == len(summaries) and not extras:
         logger.info("nothing to do: all %d recording(s) are up to date (overwrite=True recomputes)", skipped)

@@ -150,3 +150,13 @@ def test_export_after_sleap_analysis_h5(tmp_path, capsys):
     fake = tmp_path / "dlc.analysis.h5"
     shutil.copy(videos / "sample_000DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el.h5", fake)
     assert main(["-q", "export", str(fake)]) == EXIT_BAD_INPUT
+
+
+def test_an_unusable_file_is_reported_once(tmp_path, caplog):
+    """Issue 14 (item 9): the error of a file analyze cannot read was printed twice."""
+    bad = tmp_path / "x.txt"
+    bad.write_text("a,b\n")
+    with caplog.at_level(logging.ERROR):
+        assert main(["analyze", str(bad)]) == EXIT_BAD_INPUT
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and "unknown pose file type" in r.getMessage()]
+    assert len(errors) == 1
