@@ -167,16 +167,40 @@ def keypoint_features(
     return x.astype(np.float32), names
 
 
+def _nearest_other(centroid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each animal's nearest other animal by centroid, frame by frame.
+
+    Returns ``rel (T, I, I, 2)`` (``[t, i, j] = centroid_j - centroid_i``), ``cdist (T, I, I)``,
+    ``nn (T, I)`` and ``alone (T, I)``: no other animal visible (``nn`` then points anywhere, even at
+    the animal itself).
+    """
+    n_ind = centroid.shape[1]
+    rel = centroid[:, None, :, :] - centroid[:, :, None, :]
+    cdist = np.hypot(rel[..., 0], rel[..., 1])  # symmetric
+    search = np.where(np.isnan(cdist), np.inf, cdist)
+    search[:, np.arange(n_ind), np.arange(n_ind)] = np.inf
+    return rel, cdist, search.argmin(axis=2), ~np.isfinite(search.min(axis=2))
+
+
+def _unit_axis(heads: np.ndarray, centroid: np.ndarray) -> np.ndarray:
+    """Unit body axis (centroid toward the head keypoint), ``(T, I, 2)``; NaN where undefined."""
+    axis = heads - centroid
+    norm = np.hypot(axis[..., 0], axis[..., 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return axis / norm[..., None]
+
+
+def _in_body_frame(rel: np.ndarray, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rel (..., 2)`` (a point minus the origin) in the frame with x along ``unit (..., 2)``."""
+    x = rel[..., 0] * unit[..., 0] + rel[..., 1] * unit[..., 1]
+    y = -rel[..., 0] * unit[..., 1] + rel[..., 1] * unit[..., 0]
+    return x, y
+
+
 def _social_features(kp, centroid, vel, speed, bl, head, fps) -> dict[str, np.ndarray]:
     """Features of each animal relative to its nearest other animal (needs I > 1)."""
     t, n_ind, b, _ = kp.shape
-    rel = centroid[:, None, :, :] - centroid[:, :, None, :]  # [t, i, j] = centroid_j - centroid_i
-    cdist = np.hypot(rel[..., 0], rel[..., 1])  # (T, I, I), symmetric
-    search = np.where(np.isnan(cdist), np.inf, cdist)
-    search[:, np.arange(n_ind), np.arange(n_ind)] = np.inf
-    nn = search.argmin(axis=2)  # (T, I)
-    # With no other animal visible argmin would point anywhere (even at the animal itself).
-    alone = ~np.isfinite(search.min(axis=2))
+    rel, cdist, nn, alone = _nearest_other(centroid)
     pair_bl = (bl[:, None] + bl[None, :]) / 2
     scale = pair_bl[np.arange(n_ind)[None, :], nn]
 
@@ -220,26 +244,19 @@ def _relational_features(kp: np.ndarray, centroid: np.ndarray, head: int, bl: np
     ``kp (T, I, B, 2)`` smoothed positions; returns ``(T, I)`` arrays, NaN when alone.
     """
     t, n_ind = kp.shape[:2]
-    rel = centroid[:, None, :, :] - centroid[:, :, None, :]
-    cdist = np.hypot(rel[..., 0], rel[..., 1])
-    search = np.where(np.isnan(cdist), np.inf, cdist)
-    search[:, np.arange(n_ind), np.arange(n_ind)] = np.inf
-    nn = search.argmin(axis=2)  # (T, I)
-    alone = ~np.isfinite(search.min(axis=2))
+    _, _, nn, alone = _nearest_other(centroid)
     scale = ((bl[:, None] + bl[None, :]) / 2)[np.arange(n_ind)[None, :], nn]  # (T, I)
 
     heads = kp[:, :, head]  # (T, I, 2)
-    axis = heads - centroid
-    norm = np.hypot(axis[..., 0], axis[..., 1])
-    unit = axis / norm[..., None]  # (T, I, 2)
+    unit = _unit_axis(heads, centroid)  # (T, I, 2)
 
     def partner(a: np.ndarray) -> np.ndarray:  # (T, I, ...) -> the nearest other animal's value
         idx = nn.reshape(t, n_ind, *([1] * (a.ndim - 2)))
         return np.take_along_axis(a, np.broadcast_to(idx, (t, n_ind, *a.shape[2:])), axis=1)
 
     def in_frame(point: np.ndarray, origin: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d = point - origin
-        return (d * u).sum(-1), np.abs(d[..., 0] * -u[..., 1] + d[..., 1] * u[..., 0])
+        x, y = _in_body_frame(point - origin, u)
+        return x, np.abs(y)
 
     p_centroid, p_head, p_unit, p_kp = partner(centroid), partner(heads), partner(unit), partner(kp)
     out = {}
@@ -281,13 +298,7 @@ PARTNER_FEATURES = (
 
 def _partner_block(feats: dict[str, np.ndarray], centroid: np.ndarray) -> dict[str, np.ndarray]:
     """``partner__<name>``: feature ``name`` of each animal's nearest other animal, frame by frame."""
-    t, n_ind, _ = centroid.shape
-    rel = centroid[:, None, :, :] - centroid[:, :, None, :]
-    dist = np.hypot(rel[..., 0], rel[..., 1])
-    dist = np.where(np.isnan(dist), np.inf, dist)
-    dist[:, np.arange(n_ind), np.arange(n_ind)] = np.inf
-    nn = dist.argmin(axis=2)  # (T, I)
-    alone = ~np.isfinite(dist.min(axis=2))
+    _, _, nn, alone = _nearest_other(centroid)
     out = {}
     for name in PARTNER_FEATURES:
         if name in feats:
@@ -308,13 +319,8 @@ def _centered_mean(x: np.ndarray, n: int) -> np.ndarray:
 def _egocentric(kp: np.ndarray, centroid: np.ndarray, head: int, bl: np.ndarray) -> np.ndarray:
     """Keypoints in each animal's body frame: origin at the centroid, x toward the head keypoint,
     in body lengths. ``kp (T, I, B, 2) -> (T, I, B, 2)``; NaN where the axis is undefined."""
-    axis = kp[:, :, head] - centroid  # (T, I, 2)
-    norm = np.hypot(axis[..., 0], axis[..., 1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ux, uy = axis[..., 0] / norm, axis[..., 1] / norm
-    rel = kp - centroid[:, :, None, :]
-    x = rel[..., 0] * ux[..., None] + rel[..., 1] * uy[..., None]
-    y = -rel[..., 0] * uy[..., None] + rel[..., 1] * ux[..., None]
+    unit = _unit_axis(kp[:, :, head], centroid)  # (T, I, 2)
+    x, y = _in_body_frame(kp - centroid[:, :, None, :], unit[:, :, None, :])
     return np.stack([x, y], -1) / bl[None, :, None, None]
 
 
@@ -328,9 +334,7 @@ def _landmark_features(kp: np.ndarray, centroid: np.ndarray, head: int, bl: np.n
     """
     out: dict[str, np.ndarray] = {}
     heads = kp[:, :, head]  # (T, I, 2)
-    axis = heads - centroid
-    norm = np.hypot(axis[..., 0], axis[..., 1])
-    ux, uy = axis[..., 0] / norm, axis[..., 1] / norm
+    unit = _unit_axis(heads, centroid)
     for name, track in landmarks.items():
         xy = interpolate_gaps(np.asarray(track, np.float64)[:, None, None, :], max_gap)[:, 0, 0]  # (T, 2)
         if np.isnan(xy).all():
@@ -340,8 +344,8 @@ def _landmark_features(kp: np.ndarray, centroid: np.ndarray, head: int, bl: np.n
         out[f"landmark_dist_bl__{name}"] = np.hypot(rel[..., 0], rel[..., 1]) / bl
         to_head = xy[:, None, :] - heads
         out[f"landmark_head_dist_bl__{name}"] = np.hypot(to_head[..., 0], to_head[..., 1]) / bl
-        out[f"landmark_ego_x_bl__{name}"] = (rel[..., 0] * ux + rel[..., 1] * uy) / bl
-        out[f"landmark_ego_y_bl__{name}"] = (-rel[..., 0] * uy + rel[..., 1] * ux) / bl
+        x, y = _in_body_frame(rel, unit)
+        out[f"landmark_ego_x_bl__{name}"], out[f"landmark_ego_y_bl__{name}"] = x / bl, y / bl
     return out
 
 
