@@ -365,8 +365,9 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     looked = np.zeros(0, np.int64)
     if rec.video_path is not None and top_k > 0:
         looked = choose_frames(net, seq, mp, top_k)
+        spec = vision_encoder_spec(net)  # also with a reused extractor: the refusal is the model's
         if extractor is None:
-            extractor = FrameFeatureExtractor(vision_encoder_spec(net), crop_scale=net.config.crop_scale)
+            extractor = FrameFeatureExtractor(spec, crop_scale=net.config.crop_scale)
         attach_visual(seq, look(rec, seq.pose, looked, extractor, cache, progress=progress), sparse=True)
         # "looked" means seen: frames the video could not give (truncated or damaged file) stay on the
         # keypoint path, and the summary counts only what was seen.

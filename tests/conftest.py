@@ -62,3 +62,17 @@ def sample_project(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("sample") / "sample_project"
     shutil.copytree(SAMPLE_PROJECT, dest, ignore=_analyze_outputs)
     return dest
+
+
+#: The DLC output name of the sample project's videos (``sample_00<k><STEM>.h5``).
+SAMPLE_STEM = "DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el"
+
+
+@pytest.fixture
+def project(tmp_path, sample_project) -> Path:
+    """A fresh copy of the sample project for one test (``tmp_path/project``)."""
+    import shutil
+
+    dest = tmp_path / "project"
+    shutil.copytree(sample_project, dest)
+    return dest

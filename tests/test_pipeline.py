@@ -16,14 +16,7 @@ from dlc_lookagain.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.annotations import read_output_metadata
 
-STEM = "DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el"
-
-
-@pytest.fixture
-def project(tmp_path, sample_project) -> Path:
-    dest = tmp_path / "project"
-    shutil.copytree(sample_project, dest)
-    return dest
+from conftest import SAMPLE_STEM as STEM
 
 
 def _behaviors(project: Path) -> list[Path]:

@@ -21,14 +21,7 @@ from dlc_lookagain.io.ledger import OutputLedger
 from dlc_lookagain.io.lock import LockedError, RecordingLock
 from dlc_lookagain.io.paths import atomic_path, stale_temporaries
 
-STEM = "DLC_dlcrnetms5_synthmiceMay06shuffle1_200000_el"
-
-
-@pytest.fixture
-def project(tmp_path, sample_project) -> Path:
-    dest = tmp_path / "project"
-    shutil.copytree(sample_project, dest)
-    return dest
+from conftest import SAMPLE_STEM as STEM
 
 
 def _pose(project: Path, k: int) -> Path:
@@ -39,6 +32,22 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _cmd(folder: Path) -> list[str]:
+    """`dlc-lookagain analyze` of ``folder``, keypoints only, as a separate process."""
+    return [sys.executable, "-m", "dlc_lookagain.cli", "-q", "analyze", str(folder / "config.yaml"),
+            "--top-k", "0", "--no-figures"]
+
+
+def _analyzed_copy(project: Path, dest: Path) -> Path:
+    """A copy of ``project`` analyzed once, uninterrupted (the reference outputs)."""
+    shutil.copytree(project, dest)
+    subprocess.run(_cmd(dest), env=_ENV, check=True, capture_output=True, timeout=600)
+    return dest
 
 
 def _outputs(project: Path) -> dict[str, str]:
@@ -107,16 +116,8 @@ def test_a_full_disk_is_named_as_such(tmp_path, monkeypatch):
 def test_two_concurrent_runs_give_the_outputs_of_one(project, tmp_path, torch_one_thread):
     """Two `dlc-lookagain analyze` processes at once on one project: each recording is analyzed
     once (the other run skips it or finds it up to date); the outputs are those of a single run."""
-    single = tmp_path / "single"
-    shutil.copytree(project, single)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def cmd(folder: Path) -> list[str]:
-        return [sys.executable, "-m", "dlc_lookagain.cli", "-q", "analyze", str(folder / "config.yaml"),
-                "--top-k", "0", "--no-figures"]
-
-    subprocess.run(cmd(single), env=env, check=True, capture_output=True, timeout=600)
-    runs = [subprocess.Popen(cmd(project), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    single = _analyzed_copy(project, tmp_path / "single")
+    runs = [subprocess.Popen(_cmd(project), env=_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(2)]
     results = [p.communicate(timeout=600) for p in runs]
     assert all(p.returncode == 0 for p in runs), results
@@ -130,20 +131,12 @@ def test_two_concurrent_runs_give_the_outputs_of_one(project, tmp_path, torch_on
 def test_a_killed_run_resumes_to_the_outputs_of_an_uninterrupted_one(project, tmp_path, kill_after_s):
     """SIGKILL at some point of `dlc-lookagain analyze`, then run again: the outputs are byte for
     byte those of a run that was never interrupted, with no temporary file or lock left behind."""
-    single = tmp_path / "single"
-    shutil.copytree(project, single)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def cmd(folder: Path) -> list[str]:
-        return [sys.executable, "-m", "dlc_lookagain.cli", "-q", "analyze", str(folder / "config.yaml"),
-                "--top-k", "0", "--no-figures"]
-
-    subprocess.run(cmd(single), env=env, check=True, capture_output=True, timeout=600)
-    victim = subprocess.Popen(cmd(project), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    single = _analyzed_copy(project, tmp_path / "single")
+    victim = subprocess.Popen(_cmd(project), env=_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(kill_after_s)
     victim.kill()
     victim.wait()
-    subprocess.run(cmd(project), env=env, check=True, capture_output=True, timeout=600)
+    subprocess.run(_cmd(project), env=_ENV, check=True, capture_output=True, timeout=600)
     assert _outputs(project) == _outputs(single)
     assert not [p for p in (project / "videos").iterdir() if p.name.startswith(".") and ".tmp" in p.name]
     assert not list((project / "lookagain" / "locks").glob("*.lock"))

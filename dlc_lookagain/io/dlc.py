@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_lookagain.errors import PoseFormatError
-from dlc_lookagain.io.hdf5_safety import check_hdf5_pickles
+from dlc_lookagain.io.hdf5_safety import ALLOWED_GLOBALS, check_hdf5_pickles
 from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
@@ -904,14 +904,7 @@ class _MetaUnpickler(pickle.Unpickler):
     which keeps a stray or hostile pickle from running code.
     """
 
-    _ALLOWED = {
-        ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "complex"), ("builtins", "slice"),
-        ("collections", "OrderedDict"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    }
+    _ALLOWED = ALLOWED_GLOBALS  # the same containers and NumPy arrays as pandas' HDF5 pickles
 
     def find_class(self, module: str, name: str):
         if (module, name) in self._ALLOWED:
