@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 from dlc_lookagain.io.hdf5_safety import check_hdf5_pickles
 from dlc_lookagain.io.labels import mask_runs
 from dlc_lookagain.io.paths import atomic_path
@@ -841,7 +841,7 @@ def write_annotations(
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing:
             raise FileExistsError(
-                f"behavior outputs exist (pass overwrite=True to replace them): {', '.join(existing)}"
+                f"behavior outputs exist (pass {option_text('overwrite', True)} to replace them): {', '.join(existing)}"
             )
 
     # Build everything (including loading the .slp) before the first byte is written,

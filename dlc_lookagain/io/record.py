@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 
 
 @dataclass
@@ -158,8 +158,8 @@ def resolve_fps(rec: PoseRecord, fps: float | None = None, *, label_fps: float |
         log.info("%s: frame rate %g fps taken from its label file", rec.source.name, label_fps)
         return float(label_fps)
     log.warning("%s: the frame rate is unknown (no video, and the pose file stores none); ASSUMING %g fps. "
-                "If that is wrong every window and bout length is wrong: pass fps= (CLI --fps)",
-                rec.source.name, DEFAULT_FPS)
+                "If that is wrong every window and bout length is wrong: pass %s",
+                rec.source.name, DEFAULT_FPS, option_text("fps"))
     return DEFAULT_FPS
 
 
