@@ -61,7 +61,9 @@ class RecordingSummary:
     looked_fraction : float
         Fraction of frames the vision encoder looked at.
     time_budget : dict of str to float
-        Fraction of tracked animal-frames in which each behavior is present.
+        Share of tracked animal-frames inside a bout of each behavior (the bouts of
+        ``_bouts.csv``), pooled over animals: the time-budget figure's definition
+        (:func:`dlc_lookagain.io.annotations.time_budget_of`); the log's "most time" lists the largest.
     skipped : str
         Why nothing was computed (outputs up to date), else "".
     error : str
@@ -669,7 +671,7 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
 
 def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t0: float) -> RecordingSummary:
     """:func:`analyze_recording` once the recording's lock is held."""
-    from dlc_lookagain.io.annotations import extra_output_paths, write_annotations
+    from dlc_lookagain.io.annotations import extra_output_paths, time_budget_of, write_annotations
     from dlc_lookagain.model.vision import FeatureCache
 
     ledger = OutputLedger(options.project_folder, job.pose_file)
@@ -720,11 +722,11 @@ def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t
     prediction, extractor = predict_recording(rec, net, options.top_k, extractor=_WORKER_STATE.get(key),
                                               cache=cache, progress=options.progress, fps=fps)
     _WORKER_STATE[key] = extractor
-    present = prediction.present[~np.isnan(prediction.probabilities[..., 0])]  # tracked animal-frames
     looked = prediction.looked if prediction.looked.ndim == 1 else prediction.looked.any(axis=1)
     summary.looked_fraction = float(looked.mean())
-    summary.time_budget = {b: float(present[:, c].mean()) if present.size else 0.0
-                           for c, b in enumerate(prediction.behaviors)}
+    min_bout = max(1, int(round(options.min_bout_s * fps)))
+    # The time-budget figure's definition (share of tracked time inside a written bout), pooled over animals.
+    summary.time_budget = time_budget_of(prediction, min_bout)
     extra_meta = {
         "inputs": fingerprint,
         "looked_fraction": summary.looked_fraction,
@@ -735,7 +737,6 @@ def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t
     }
     if getattr(net, "kind", "") == "bundled" and list(prediction.behaviors) != list(net.config.behaviors):
         extra_meta["behavior_source"] = "movement states: the recording is outside the bundled model's domain"
-    min_bout = max(1, int(round(options.min_bout_s * fps)))
     outputs = write_annotations(rec, prediction, destfolder=options.destfolder, overwrite=True,
                                 min_bout_frames=min_bout, extra_metadata=extra_meta)
     ledger.record(outputs.values())
@@ -746,7 +747,8 @@ def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t
     summary.outputs.update(written)
     summary.seconds = time.perf_counter() - t0
     top = sorted(summary.time_budget.items(), key=lambda kv: -kv[1])[:3]
-    logger.info("%s: %d frames, looked at %.0f%%, %.1f s; most time: %s", rec.source.name, rec.n_frames,
+    logger.info("%s: %d frames, looked at %.0f%%, %.1f s; most time (share of tracked time in bouts, as in "
+                "the time-budget figure): %s", rec.source.name, rec.n_frames,
                 100 * summary.looked_fraction, summary.seconds,
                 ", ".join(f"{b} {100 * v:.0f}%" for b, v in top))
     return summary
@@ -943,8 +945,9 @@ def analyze(
     Returns
     -------
     list of RecordingSummary
-        One per recording: frames, fraction looked at, time budget per behavior (fraction of
-        animal-frames), output paths, why it was skipped or the error that stopped it.
+        One per recording: frames, fraction looked at, time budget per behavior (share of
+        tracked animal-frames inside a bout, as in the time-budget figure), output paths, why it
+        was skipped or the error that stopped it.
 
     Raises
     ------
