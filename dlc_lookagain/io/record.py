@@ -190,6 +190,8 @@ def validate_record(rec: PoseRecord) -> None:
         raise PoseFormatError(rec.source, f"invalid fps {rec.fps!r}")
     if np.isinf(kp).any():
         raise PoseFormatError(rec.source, "keypoints contain infinite values")
+    if np.isinf(conf).any():
+        raise PoseFormatError(rec.source, "confidence (likelihood) contains infinite values")
     # Confidence is NaN exactly where the keypoint is missing: one mask for everyone.
     missing = np.isnan(kp).any(axis=-1)
     kp[missing] = np.nan
