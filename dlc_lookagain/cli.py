@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from dlc_lookagain import __version__
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, command_line
 
 logger = logging.getLogger("dlc_lookagain")
 
@@ -332,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     args.quiet = getattr(args, "quiet", False)
     _configure_logging(args.verbose, args.quiet)
     try:
-        return _run(args)
+        with command_line():  # advice in messages names flags (--overwrite), not keywords
+            return _run(args)
     except (PoseFormatError, FileExistsError, FileNotFoundError, ImportError) as exc:
         if not getattr(exc, "logged", False):
             logger.error("%s", exc)

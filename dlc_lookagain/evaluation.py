@@ -27,7 +27,7 @@ from dlc_lookagain.io.paths import atomic_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvaluationReport", "evaluate", "score_predictions"]
+__all__ = ["EvaluationReport", "evaluate", "score_predictions", "trained_on"]
 
 
 @dataclass
@@ -132,6 +132,18 @@ def _write(report: EvaluationReport, folder: Path, name: str, summary: dict) -> 
     return paths
 
 
+def trained_on(label_file, manifest: dict) -> bool:
+    """Whether a model was trained on ``label_file``: the same file (paths compared resolved) or the
+    same content (``label_sha256`` of the manifest), so copies and moved projects are recognised."""
+    from dlc_lookagain.io.ledger import file_sha256
+
+    label_file = Path(label_file)
+    if label_file.resolve() in {Path(p).resolve() for p in manifest.get("label_files", [])}:
+        return True
+    hashes = set(manifest.get("label_sha256", []))
+    return bool(hashes) and label_file.is_file() and file_sha256(label_file) in hashes
+
+
 def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float = 0.25, write: bool = True,
              fps: float | None = None, progress: bool = True) -> EvaluationReport:
     """Score a model against your own labels, as ``analyze`` would run it.
@@ -153,7 +165,8 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
         Frame rate of the recordings (see :func:`dlc_lookagain.train`).
     write : bool
         Write ``<project>/lookagain/evaluation/<model>_top<k>_per_behavior.csv``, ``_confusion.csv``
-        and ``.json``.
+        and ``.json`` (``<model>_keypoints_...`` when no frame was looked at: ``top_k=0``, a model
+        that decides from keypoints, or no video).
 
     Returns
     -------
@@ -161,7 +174,9 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
 
     Notes
     -----
-    Score on recordings the model was not trained on: ``train`` keeps the last quarter of each
+    A recording whose label file the model was trained on (by path or content, see
+    :func:`trained_on`) is scored with a warning naming it. Score on recordings the model was not
+    trained on: ``train`` keeps the last quarter of each
     labeled recording out of training, but evaluating on a training video measures memory, not
     generalisation.
     """
@@ -186,9 +201,10 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
             logger.info("%s: no label file found; not evaluated", rec.source.name)
             continue
         lab = read_labels(label_file, n_frames=rec.n_frames, fps=fps or rec.fps, individuals=rec.individuals)
-        if str(label_file) in {str(p) for p in manifest.get("label_files", [])}:
-            logger.warning("%s: the model was trained on these labels; its score here measures memory, not "
-                           "how it does on a new recording (the manifest's cv_f1 does that)", label_file.name)
+        if trained_on(label_file, manifest):
+            logger.warning("%s: the model %s was trained on this recording (its labels %s); the score here "
+                           "measures memory, not how it does on a new recording (the manifest's cv_f1 does "
+                           "that)", rec.source.name, Path(manifest.get("path") or "model").name, label_file.name)
         common = [b for b in model_behaviors if b in lab.behaviors]
         missing = [b for b in lab.behaviors if b not in model_behaviors]
         if missing:
@@ -221,11 +237,15 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
     truth = np.concatenate([t[:, cols(c)] for (c, _), t in zip(preds, truths)])
     per, confusion, macro = score_predictions(shared, pred, prob, truth)
     report = EvaluationReport(per, confusion, macro, recordings)
+    keypoints_only = not any(r["looked_fraction"] > 0 for r in recordings)
+    if keypoints_only and top_k > 0:
+        logger.info("no frame was looked at (a model that decides from keypoints, or no video): the scores "
+                    "are those of keypoints only, whatever top_k")
     model_name = Path(manifest.get("path") or "model").stem
-    name = f"{model_name}_top{int(round(100 * top_k))}"
+    name = f"{model_name}_" + ("keypoints" if keypoints_only else f"top{int(round(100 * top_k))}")
     if write:
         clean = per.astype(object).where(per.notna(), None)  # NaN is not JSON
-        summary = {"model": manifest.get("path"), "top_k": float(top_k),
+        summary = {"model": manifest.get("path"), "top_k": float(top_k), "keypoints_only": keypoints_only,
                    "macro_f1": macro if np.isfinite(macro) else None,
                    "recordings": recordings, "per_behavior": clean.to_dict(orient="records")}
         report.paths = _write(report, folder / "lookagain" / "evaluation", name, summary)

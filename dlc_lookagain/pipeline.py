@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, command_line, in_command_line, option_text
 from dlc_lookagain.io.main import load_pose, load_project
 from dlc_lookagain.io.ledger import OutputLedger, file_sha256
 from dlc_lookagain.io.lock import LockedError, RecordingLock
@@ -61,7 +61,9 @@ class RecordingSummary:
     looked_fraction : float
         Fraction of frames the vision encoder looked at.
     time_budget : dict of str to float
-        Fraction of tracked animal-frames in which each behavior is present.
+        Share of tracked animal-frames inside a bout of each behavior (the bouts of
+        ``_bouts.csv``), pooled over animals: the time-budget figure's definition
+        (:func:`dlc_lookagain.io.annotations.time_budget_of`); the log's "most time" lists the largest.
     skipped : str
         Why nothing was computed (outputs up to date), else "".
     error : str
@@ -199,8 +201,22 @@ def plan_recordings(
         path, videos, videotype=videotype, destfolder=destfolder,
         shuffle=shuffle, filtered=filtered, track_method=track_method,
     )
-    jobs = [RecordingJob(Path(p.pose_file), pair=p, project=project) for p in pairs]
-    return jobs
+    if destfolder is None:
+        _warn_outputs_outside(project, pairs)
+    return [RecordingJob(Path(p.pose_file), pair=p, project=project) for p in pairs]
+
+
+def _warn_outputs_outside(project, pairs) -> None:
+    """Say where behavior files go when ``video_sets`` leads to DLC outputs outside the project."""
+    root = project.project_dir.resolve()
+    outside = [p.pose_file for p in pairs if not Path(p.pose_file).resolve().is_relative_to(root)]
+    if outside:
+        folders = sorted({str(Path(f).parent) for f in outside})
+        logger.warning(
+            "%s: %d recording(s) have their DeepLabCut output outside the project folder %s (video_sets "
+            "points there): their behavior files will be written beside it, in %s. To keep them in the "
+            "project, copy those videos and their DLC outputs into %s", project.config_path, len(outside),
+            project.project_dir, ", ".join(folders), project.project_dir / "videos")
 
 
 def read_inputs(path: str | Path, videos=None, *, progress: bool = True, **where) -> list[PoseRecord]:
@@ -344,22 +360,11 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
                                         present=present, thresholds=net.decision.thresholds.astype(np.float32),
                                         looked=np.zeros(rec.n_frames, bool))
         return prediction, extractor
-    if getattr(net, "kind", "") == "bundled" and movement_states_out_of_domain:
-        from dlc_lookagain.model.domain import MOVEMENT_STATES, domain_report, movement_states
-
-        report = domain_report(rec, fps)
-        if not report.in_domain:
-            logger.warning(
-                "%s: this recording is unlike the generated mice the bundled model was trained on (%s); "
-                "its behaviors would be guesses, so movement states (%s, by body lengths per second) are "
-                "written instead. For your own behaviors: label a few recordings and run "
-                "`dlc-lookagain train <config.yaml>` (docs/training.md)",
-                rec.source.name, "; ".join(report.reasons), "/".join(MOVEMENT_STATES))
-            p, present = movement_states(rec, fps)
-            prediction = BehaviorPrediction(behaviors=list(MOVEMENT_STATES), probabilities=p, present=present,
-                                            thresholds=np.full(len(MOVEMENT_STATES), 0.5, np.float32),
-                                            looked=np.zeros(rec.n_frames, bool))
-            return prediction, extractor
+    tracked = warn_untracked(rec)
+    if getattr(net, "kind", "") == "bundled" and movement_states_out_of_domain and tracked:
+        states = _movement_states_out_of_domain(rec, fps)
+        if states is not None:
+            return states, extractor
     seq = Sequence(rec.source.name, tokenize(rec), fps)
     mp = motion_pass(net, [seq], progress=progress and seq.n_frames > 20000)[0]
     looked = np.zeros(0, np.int64)
@@ -391,6 +396,46 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     return prediction, extractor
 
 
+def warn_untracked(rec: PoseRecord) -> bool:
+    """Warn about animals of ``rec`` that are never tracked; False when no animal ever is.
+
+    An all-NaN pose (every keypoint missing in every frame) still gets its outputs: one row per
+    frame and animal labelled ``none`` with empty (NaN) probabilities, and an empty bout table.
+    """
+    seen = ~np.isnan(rec.keypoints[..., 0]).all(axis=(0, 2))  # per animal
+    if not seen.any():
+        logger.warning("%s: no keypoint of any animal is tracked in any of its %d frames (every x/y is missing): "
+                       "the behavior table gets one row per frame and animal labelled 'none' with no "
+                       "probabilities, and the bout table is empty", rec.source.name, rec.n_frames)
+        return False
+    if not seen.all():
+        never = [name for name, s in zip(rec.individuals, seen) if not s]
+        logger.warning("%s: %s never tracked (every keypoint missing in every frame): labelled 'none' "
+                       "throughout", rec.source.name, ", ".join(never) + (" is" if len(never) == 1 else " are"))
+    return True
+
+
+def _movement_states_out_of_domain(rec: PoseRecord, fps: float):
+    """Movement states instead of the bundled behaviors when ``rec`` is unlike the bundled model's
+    training data (with a warning that says why and how to train), else None."""
+    from dlc_lookagain.io.annotations import BehaviorPrediction
+    from dlc_lookagain.model.domain import MOVEMENT_STATES, domain_report, movement_states
+
+    report = domain_report(rec, fps)
+    if report.in_domain:
+        return None
+    logger.warning(
+        "%s: this recording is unlike the generated mice the bundled model was trained on (%s); "
+        "its behaviors would be guesses, so movement states (%s, by body lengths per second) are "
+        "written instead. For your own behaviors: label a few recordings and run "
+        "`dlc-lookagain train <config.yaml>` (docs/training.md)",
+        rec.source.name, "; ".join(report.reasons), "/".join(MOVEMENT_STATES))
+    p, present = movement_states(rec, fps)
+    return BehaviorPrediction(behaviors=list(MOVEMENT_STATES), probabilities=p, present=present,
+                              thresholds=np.full(len(MOVEMENT_STATES), 0.5, np.float32),
+                              looked=np.zeros(rec.n_frames, bool))
+
+
 def frame_ranges(frames, limit: int = 8) -> str:
     """``"3-7, 12, 40-59"`` for sorted frame indices (at most ``limit`` ranges, then ``...``)."""
     frames = np.asarray(frames, np.int64)
@@ -418,6 +463,7 @@ class AnalyzeOptions:
     project_folder: Path = Path(".")
     torch_threads: int | None = None
     recompute_changed: bool = True  # False: outputs made from other inputs are kept as they are
+    command_line: bool = False  # messages name --flags (Dask workers do not inherit the caller's context)
     fps: float | None = None  # overrides the recordings' frame rate (a DLC csv stores none)
 
 
@@ -610,7 +656,8 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
         torch.set_num_threads(options.torch_threads)
     try:
         # One run at a time per recording (a second one skips it); the ledger is read under the lock.
-        with RecordingLock(OutputLedger.lock_path_for(options.project_folder, job.pose_file)):
+        with command_line(options.command_line), \
+                RecordingLock(OutputLedger.lock_path_for(options.project_folder, job.pose_file)):
             return _analyze_under_lock(job, model_ref, options, t0)
     except LockedError as exc:
         logger.warning("%s: %s", job.pose_file.name, exc)
@@ -624,7 +671,7 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
 
 def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t0: float) -> RecordingSummary:
     """:func:`analyze_recording` once the recording's lock is held."""
-    from dlc_lookagain.io.annotations import extra_output_paths, write_annotations
+    from dlc_lookagain.io.annotations import extra_output_paths, time_budget_of, write_annotations
     from dlc_lookagain.model.vision import FeatureCache
 
     ledger = OutputLedger(options.project_folder, job.pose_file)
@@ -675,11 +722,11 @@ def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t
     prediction, extractor = predict_recording(rec, net, options.top_k, extractor=_WORKER_STATE.get(key),
                                               cache=cache, progress=options.progress, fps=fps)
     _WORKER_STATE[key] = extractor
-    present = prediction.present[~np.isnan(prediction.probabilities[..., 0])]  # tracked animal-frames
     looked = prediction.looked if prediction.looked.ndim == 1 else prediction.looked.any(axis=1)
     summary.looked_fraction = float(looked.mean())
-    summary.time_budget = {b: float(present[:, c].mean()) if present.size else 0.0
-                           for c, b in enumerate(prediction.behaviors)}
+    min_bout = max(1, int(round(options.min_bout_s * fps)))
+    # The time-budget figure's definition (share of tracked time inside a written bout), pooled over animals.
+    summary.time_budget = time_budget_of(prediction, min_bout)
     extra_meta = {
         "inputs": fingerprint,
         "looked_fraction": summary.looked_fraction,
@@ -690,7 +737,6 @@ def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t
     }
     if getattr(net, "kind", "") == "bundled" and list(prediction.behaviors) != list(net.config.behaviors):
         extra_meta["behavior_source"] = "movement states: the recording is outside the bundled model's domain"
-    min_bout = max(1, int(round(options.min_bout_s * fps)))
     outputs = write_annotations(rec, prediction, destfolder=options.destfolder, overwrite=True,
                                 min_bout_frames=min_bout, extra_metadata=extra_meta)
     ledger.record(outputs.values())
@@ -701,7 +747,8 @@ def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t
     summary.outputs.update(written)
     summary.seconds = time.perf_counter() - t0
     top = sorted(summary.time_budget.items(), key=lambda kv: -kv[1])[:3]
-    logger.info("%s: %d frames, looked at %.0f%%, %.1f s; most time: %s", rec.source.name, rec.n_frames,
+    logger.info("%s: %d frames, looked at %.0f%%, %.1f s; most time (share of tracked time in bouts, as in "
+                "the time-budget figure): %s", rec.source.name, rec.n_frames,
                 100 * summary.looked_fraction, summary.seconds,
                 ", ".join(f"{b} {100 * v:.0f}%" for b, v in top))
     return summary
@@ -898,8 +945,9 @@ def analyze(
     Returns
     -------
     list of RecordingSummary
-        One per recording: frames, fraction looked at, time budget per behavior (fraction of
-        animal-frames), output paths, why it was skipped or the error that stopped it.
+        One per recording: frames, fraction looked at, time budget per behavior (share of
+        tracked animal-frames inside a bout, as in the time-budget figure), output paths, why it
+        was skipped or the error that stopped it.
 
     Raises
     ------
@@ -943,7 +991,7 @@ def analyze(
         fingerprint={"model_sha256": model_sha256(net, manifest), "top_k": float(top_k),
                      "min_bout_s": float(min_bout_s), **({"fps": float(fps)} if fps is not None else {}),
                      **({"vision_encoder": vision_encoder} if vision_encoder is not None else {})},
-        fps=None if fps is None else float(fps),
+        fps=None if fps is None else float(fps), command_line=in_command_line(),
     )
     if scheduler is not None or n_workers > 1:
         summaries = _run_dask(jobs, model_ref, options, int(n_workers), scheduler, progress)
@@ -962,7 +1010,8 @@ def analyze(
         raise error
     extras = sum(len(s.extras_written) for s in summaries if s.skipped)
     if done == 0 and skipped == len(summaries) and not extras:
-        logger.info("nothing to do: all %d recording(s) are up to date (overwrite=True recomputes)", skipped)
+        logger.info("nothing to do: all %d recording(s) are up to date (%s recomputes)", skipped,
+                    option_text("overwrite", True))
     elif done == 0 and skipped == len(summaries):
         logger.info("behavior files of all %d recording(s) up to date; wrote %d missing figure/export "
                     "file(s)", skipped, extras)

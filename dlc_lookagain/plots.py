@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 from dlc_lookagain.io.annotations import PROBABILITY_PREFIX, read_behaviors, read_bouts
 from dlc_lookagain.io.paths import atomic_path
 
@@ -611,7 +611,7 @@ def write_figures(outputs: dict, *, overwrite: bool = False) -> dict[str, Path]:
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing:
             raise FileExistsError(
-                f"figures exist (pass overwrite=True to replace them): {', '.join(existing)}"
+                f"figures exist (pass {option_text('overwrite', True)} to replace them): {', '.join(existing)}"
             )
     behaviors = read_behaviors(_behaviors_file(outputs))
     bouts = read_bouts(outputs["bouts_csv"])

@@ -161,6 +161,16 @@ def _setup(config_path, videos, model, seed: int, progress: bool = True):
     return folder, records, start, extractor, cache
 
 
+def training_labels(label_files) -> dict:
+    """Manifest entries naming the label files a model was trained on: their paths (absolute) and
+    their SHA-256, so that ``evaluate`` recognises them also in a copied or moved project."""
+    from dlc_lookagain.io.ledger import file_sha256
+    from dlc_lookagain.io.paths import absolute_path
+
+    return {"label_files": [str(absolute_path(Path(f))) for f in label_files],
+            "label_sha256": [file_sha256(f) for f in label_files]}
+
+
 def _save(model, folder: Path, name: str, extra: dict) -> Path:
     from dlc_lookagain.model.lookagain import save_model
 
@@ -312,7 +322,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     logger.info("cross-validation: %s; trained in %.0f s", layer.cv, seconds)
     extra = {"kind": "behavior", "decision": "boosted-trees", "skeleton": list(records[0].bodyparts),
              "data_sha256": _data_hash([r for r, _, _ in used], [f for _, f, _ in used]),
-             "label_files": [str(f) for _, f, _ in used], "fps": [fp for _, _, fp in used],
+             **training_labels([f for _, f, _ in used]), "fps": [fp for _, _, fp in used],
              "cv": layer.cv,
              "cv_f1": {b: (None if not np.isfinite(v) else float(v)) for b, v in zip(behaviors, layer.cv_f1)},
              "feature_groups": {b: g for b, g in zip(behaviors, layer.chosen_groups)},
@@ -386,7 +396,7 @@ def _train_neural(config_path, labels=None, *, videos=None, behaviors=None, mode
     f1 = f1_per_class(pred, y)
     extra = {"kind": "behavior", "decision": "neural", "skeleton": list(records[0].bodyparts),
              "data_sha256": _data_hash([r for r, _ in pairs], [f for _, f in pairs]),
-             "label_files": [str(f) for _, f in pairs], "holdout_fraction": holdout,
+             **training_labels([f for _, f in pairs]), "holdout_fraction": holdout,
              "holdout_f1_all_frames": {b: (None if not np.isfinite(v) else float(v)) for b, v in zip(behaviors, f1)},
              "gate": gate}
     return _save(start, folder, name, extra)

@@ -64,7 +64,7 @@ def test_analyze_writes_behavior_files_into_a_copy_and_resumes(shared, tmp_path,
     # A second run has nothing to do and says so.
     with caplog.at_level(logging.INFO):
         assert main(["analyze", config, "--unfiltered", "--top-k", "0.5"]) == EXIT_OK
-    assert "nothing to do" in caplog.text
+    assert "nothing to do" in caplog.text and "(--overwrite recomputes)" in caplog.text  # a flag, not a keyword
     assert "up to date" in capsys.readouterr().out
 
 

@@ -294,7 +294,13 @@ def test_resolve_fps_says_when_it_guesses(caplog):
     assert resolve_fps(none, label_fps=25.0) == 25.0
     with caplog.at_level(logging.WARNING):
         assert resolve_fps(none) == 30.0
-    assert "ASSUMING 30 fps" in caplog.text and "--fps" in caplog.text
+    assert "ASSUMING 30 fps" in caplog.text and "pass fps=" in caplog.text
+    from dlc_lookagain.errors import command_line
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), command_line():  # as dlc-lookagain runs it
+        resolve_fps(none)
+    assert "pass --fps" in caplog.text
     with pytest.raises(ValueError, match="positive"):
         resolve_fps(none, -1)
 

@@ -44,13 +44,14 @@ def test_movement_states_are_exclusive_and_cover_tracked_frames(sample_record):
     rec = sample_record
     kp = np.array(rec.keypoints, copy=True)
     kp[100:130, 0] = np.nan  # animal 0 not tracked for a second
+    kp[50:55, 1] = np.nan  # and animal 1 for 5 frames: bridged for its speed, but no state there either
     kp[200:300, 0] = kp[200, 0]  # and perfectly still for 3 s
     rec = dataclasses.replace(rec, keypoints=kp)
     proba, present = movement_states(rec, 30.0)
     tracked = ~np.isnan(kp).all(axis=(2, 3))
     assert present.shape == proba.shape == (rec.n_frames, rec.n_individuals, 3)
     assert (present.sum(-1) == tracked).all()  # exactly one state per tracked animal-frame, none elsewhere
-    assert np.isnan(proba[100:130, 0]).all()
+    assert np.isnan(proba[100:130, 0]).all() and np.isnan(proba[50:55, 1]).all()
     assert present[215:285, 0, MOVEMENT_STATES.index("still")].all()
     assert present[..., MOVEMENT_STATES.index("moving")].any()
 

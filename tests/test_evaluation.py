@@ -65,3 +65,30 @@ def test_evaluate_without_labels_says_where_it_looked(tmp_path, sample_project):
         f.unlink()
     with pytest.raises(FileNotFoundError, match="_labels.csv"):
         dlc_lookagain.evaluate(project / "config.yaml", progress=False)
+
+
+def test_evaluate_names_what_it_scored(tmp_path, sample_project, caplog, torch_one_thread):
+    """Issue 14: keypoint-only scores were filed as top25, and a recording the model was trained on
+    (here: a copy of the project it was trained in) was scored without a word."""
+    import logging
+
+    from dlc_lookagain.evaluation import trained_on
+    from dlc_lookagain.io.ledger import file_sha256
+    from dlc_lookagain.model.lookagain import save_model
+    from dlc_lookagain.project_training import load_default_model
+
+    project = tmp_path / "copy"
+    shutil.copytree(sample_project, project)
+    original = sample_project / "videos" / "sample_000_labels.csv"
+    net, _ = load_default_model()
+    model = save_model(net, tmp_path / "mine.pt", extra={
+        "kind": "behavior", "label_files": [str(original)], "label_sha256": [file_sha256(original)]})
+    copied = project / "videos" / "sample_000_labels.csv"
+    assert trained_on(copied, {"label_sha256": [file_sha256(original)]})
+    assert not trained_on(project / "videos" / "sample_001_labels.csv", {"label_files": [str(original)]})
+    with caplog.at_level(logging.WARNING, logger="dlc_lookagain"):
+        report = dlc_lookagain.evaluate(project / "config.yaml", model=model, top_k=0.0, progress=False)
+    warned = [r.getMessage() for r in caplog.records if "was trained on this recording" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("sample_000DLC") and "mine.pt" in warned[0]
+    assert report.paths["summary"].name == "mine_keypoints.json"
+    assert json.loads(report.paths["summary"].read_text())["keypoints_only"] is True

@@ -542,4 +542,4 @@ def test_sleap_untracked_individuals_and_destfolder(shared, tmp_path):
     assert len(copy.events) == len(read_bouts(out["bouts_csv"])) > 0
     assert all(ev.subject is None and ev.metadata["individual"] == "fly_a" for ev in copy.events)
     # The copy lives in another folder, so its relative video path was made absolute.
-    assert Path(copy.videos[0].filename) == video.resolve()
+    assert Path(copy.videos[0].filename).resolve() == video.resolve()

@@ -123,9 +123,28 @@ def test_boris_columns_and_values(tmp_path):
     assert (merged["stop_index"] == merged["end_frame"] + 1).all()
     probs = merged["Comment start"].str.removeprefix("mean_probability=").astype(float)
     np.testing.assert_allclose(probs, merged["mean_probability"], atol=6e-5)
-    per_subject = merged.groupby("individual")["duration_s"].sum()
+    # Time in at least one bout (the union: behaviors overlap), never more than the recording.
+    covered = {}
+    for ind, sub in bouts.groupby("individual"):
+        mask = np.zeros(rec.n_frames, bool)
+        for a, b in zip(sub["start_frame"], sub["end_frame"]):
+            mask[a:b + 1] = True
+        covered[ind] = mask.sum() / 30.0
     got = merged.groupby("individual")["Observation duration by subject by observation"].first().astype(float)
-    np.testing.assert_allclose(got[per_subject.index], per_subject, atol=1e-5)
+    np.testing.assert_allclose(got[list(covered)], list(covered.values()), atol=1e-5)
+    assert (got <= rec.n_frames / 30.0).all()
+
+
+def test_boris_observation_duration_counts_overlapping_bouts_once(tmp_path):
+    """Issue 14: the sum of overlapping bouts gave 89.7 s for a 77.7 s video."""
+    bouts = pd.DataFrame({"individual": ["m1", "m1", "m1", "m2"], "behavior": ["groom", "rear", "walk", "walk"],
+                          "start_frame": [0, 30, 150, 10], "end_frame": [59, 89, 179, 19],
+                          "mean_probability": [0.9, 0.8, 0.7, 0.6]})
+    out = write_boris(bouts, tmp_path / "x.tsv", fps=30.0, n_frames=180)
+    df = read_tsv(out)
+    got = df.groupby("Subject")["Observation duration by subject by observation"].first().astype(float)
+    assert got["m1"] == pytest.approx((90 + 30) / 30.0)  # frames 0-89 and 150-179, not 60 + 60 + 30
+    assert got["m2"] == pytest.approx(10 / 30.0)
 
 
 def test_boris_export_is_not_a_training_label_file(tmp_path):

@@ -106,7 +106,7 @@ def test_centered_pair_fragmented_tracks_and_relative_video(shared):
     assert record.individuals == stored_tracks
     assert record.metadata["labeled_frames"] == len(frames) == 1100
     video = shared / "sleap/tests/data/json_format_v1/centered_pair_low_quality.mp4"
-    assert record.video_path == video.resolve()  # stored relative to SLEAP's repository root
+    assert record.video_path.resolve() == video.resolve()  # stored relative to SLEAP's repository root
     assert record.fps is None  # the .slp stores no fps
     # The most crowded frame: every one of its instances lands in its own track.
     per_frame = frames["instance_id_end"].astype(int) - frames["instance_id_start"].astype(int)
@@ -133,7 +133,7 @@ def test_clip_ground_truth_user_labels(shared):
     assert present.sum() == np.sum(~np.isnan(points["x"]) & points["visible"])
     assert record.metadata["n_user_instances"] == 3000
     assert record.scorer == "SLEAP"  # manual labels: no model provenance
-    assert record.video_path == (shared / "sleap/tests/data/tracks/clip.mp4").resolve()  # bare file name
+    assert record.video_path.resolve() == (shared / "sleap/tests/data/tracks/clip.mp4").resolve()  # bare file name
 
 
 @needs_data
@@ -150,7 +150,7 @@ def test_clip_predictions_keep_scores_above_one(shared):
     assert "min_tracks_2node.UNet.bottomup_multiclass" in record.scorer
     assert record.scorer.startswith("SLEAP 1.4.1a2")
     # Stored relative to SLEAP's repository root: tests/data/tracks/clip.mp4.
-    assert record.video_path == (shared / "sleap/tests/data/tracks/clip.mp4").resolve()
+    assert record.video_path.resolve() == (shared / "sleap/tests/data/tracks/clip.mp4").resolve()
 
 
 @needs_data
@@ -198,7 +198,7 @@ def test_courtship_analysis_h5_matches_slp(shared, caplog):
 
     # No stored video path: the only video in the folder is taken, and said so.
     video = shared / "sleap/docs/notebooks/analysis_example/20190128_113421.120s.mp4"
-    assert from_h5.video_path == video.resolve()
+    assert from_h5.video_path.resolve() == video.resolve()
     assert "only video" in caplog.text
 
 
@@ -226,7 +226,7 @@ def test_small_robot_new_layout_without_track_names(shared):
     assert np.all(record.confidence[[0, 2]] == 1.0)
     assert record.metadata["unscored_points"] == 6
     # Stored as D:/TalmoLab/sleap/tests/data/videos/...: found in the sibling videos/ folder.
-    assert record.video_path == (shared / "sleap/tests/data/videos/small_robot_3_frame.mp4").resolve()
+    assert record.video_path.resolve() == (shared / "sleap/tests/data/videos/small_robot_3_frame.mp4").resolve()
 
 
 @needs_data
@@ -449,7 +449,7 @@ def test_video_selection_length_and_fps_from_metadata(tmp_path, skeleton, caplog
         assert chosen.metadata["video_index"] == 1
         assert chosen.n_frames == 3 and chosen.fps is None
         assert chosen.keypoints[2, 0, 0, 0] == 2.0
-        assert chosen.video_path == (tmp_path / "session2_side.avi").resolve()
+        assert chosen.video_path.resolve() == (tmp_path / "session2_side.avi").resolve()
     for bad in (2, "session3", 1.5):
         with pytest.raises(PoseFormatError, match="session1_top.mp4.*session2_side.avi") as err:
             read_slp(path, video=bad)

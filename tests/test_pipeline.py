@@ -340,3 +340,20 @@ def test_frame_ranges():
     assert frame_ranges([3, 4, 5, 7, 10, 11]) == "3-5, 7, 10-11"
     assert frame_ranges([]) == "none"
     assert frame_ranges(list(range(0, 40, 2)), limit=3) == "0, 2, 4, ..."
+
+
+def test_the_logs_most_time_is_the_time_budget_figures_share(project, caplog, torch_one_thread):
+    """Issue 14: the log's "most time" counted frames where a behavior was decided, the time-budget
+    figure frames inside a written bout (bouts shorter than min_bout_s left out): one definition now."""
+    from dlc_lookagain.plots import time_budget
+
+    with caplog.at_level(logging.INFO, logger="dlc_lookagain"):
+        (s,) = dlc_lookagain.analyze(project / "config.yaml", videos=[project / "videos" / "sample_000.mp4"],
+                                     top_k=0.0, min_bout_s=3.0, figures=False, progress=False)
+    per_animal = time_budget(s.outputs["behaviors_csv"], s.outputs["bouts_csv"])
+    pooled = per_animal.groupby("behavior", sort=False)[["frames", "tracked_frames"]].sum()
+    figure = (pooled["frames"] / pooled["tracked_frames"]).to_dict()
+    assert s.time_budget == pytest.approx(figure, abs=1e-9)
+    assert read_output_metadata(s.outputs["behaviors_h5"])["time_budget"] == pytest.approx(figure, abs=1e-9)
+    top = max(figure, key=figure.get)
+    assert f"most time (share of tracked time in bouts, as in the time-budget figure): {top} " in caplog.text

@@ -104,6 +104,10 @@ def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project
     assert model.config.behaviors == manifest["behaviors"] and len(model.config.behaviors) == 11
     assert model.decision is not None and model.decision.behaviors == model.config.behaviors
     assert len(manifest["data_sha256"]) == 16
+    # The label files by path and content: evaluate recognises them in a copied project too.
+    labels = [project / "videos" / f"sample_00{k}_labels.csv" for k in (0, 1)]
+    assert manifest["label_files"] == [str(p) for p in labels]
+    assert manifest["label_sha256"] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in labels]
     assert manifest["part_dropout"] is True  # also trained on copies with a bodypart replaced by its guess
     # Two labeled recordings: each is held out once, and every behavior gets its out-of-fold F1.
     assert "leave-recording-out over 2 recordings" in manifest["cv"]

@@ -1,10 +1,11 @@
-"""Concurrent runs, killed runs and full disks (issue 14, items 7-8)."""
+"""Concurrent runs, killed runs, full disks and the messages of bad inputs (issue 14, items 7-9)."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -14,9 +15,15 @@ import time
 from collections import namedtuple
 from pathlib import Path
 
+import h5py
+import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 import dlc_lookagain
+from dlc_lookagain.cli import EXIT_BAD_INPUT, main
+from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.ledger import OutputLedger
 from dlc_lookagain.io.lock import LockedError, RecordingLock
 from dlc_lookagain.io.paths import atomic_path, stale_temporaries
@@ -140,3 +147,115 @@ def test_a_killed_run_resumes_to_the_outputs_of_an_uninterrupted_one(project, tm
     assert _outputs(project) == _outputs(single)
     assert not [p for p in (project / "videos").iterdir() if p.name.startswith(".") and ".tmp" in p.name]
     assert not list((project / "lookagain" / "locks").glob("*.lock"))
+
+
+# --------------------------------------------------------------------------- messages (items 7 and 9)
+
+SLEAP_ANALYSIS = "sleap/docs/notebooks/analysis_example/predictions.analysis.h5"
+
+
+def _rewrite_video_sets(project: Path, videos: list[Path]) -> Path:
+    """Point the project's ``video_sets`` at ``videos`` (the sample config names /work/main paths)."""
+    config = project / "config.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["video_sets"] = {str(v): {"crop": "0, 480, 0, 360"} for v in videos}
+    config.write_text(yaml.safe_dump(cfg))
+    return config
+
+
+def test_an_analysis_h5_without_tracks_says_what_it_is(shared, tmp_path, caplog):
+    """It was reported as "a DLC file with no pandas DataFrame"."""
+    bad = tmp_path / "predictions.analysis.h5"
+    with h5py.File(shared / SLEAP_ANALYSIS, "r") as src, h5py.File(bad, "w") as dst:
+        for name in src:
+            if name != "tracks":
+                src.copy(name, dst)
+    with caplog.at_level(logging.ERROR):
+        assert main(["-q", "inspect", str(bad)]) == EXIT_BAD_INPUT
+    assert f"{bad}: dataset 'tracks' is missing: this is a SLEAP analysis HDF5 file without" in caplog.text
+    assert "DataFrame" not in caplog.text
+
+
+def test_an_all_nan_pose_is_named_and_keeps_one_row_per_frame_and_animal(project, tmp_path, caplog,
+                                                                          torch_one_thread):
+    """It gave an empty bout table with no word (or a confusing one about the bundled model's domain)."""
+    table = pd.read_csv(_pose(project, 0).with_suffix(".csv"), header=[0, 1, 2, 3], index_col=0)
+    table.iloc[:, :] = np.nan
+    pose = tmp_path / "nan" / _pose(project, 0).with_suffix(".csv").name
+    pose.parent.mkdir()
+    table.to_csv(pose)
+    with caplog.at_level(logging.WARNING, logger="dlc_lookagain"):
+        (s,) = dlc_lookagain.analyze(pose, top_k=0.0, figures=False, progress=False)
+    assert f"{pose.name}: no keypoint of any animal is tracked in any of its 600 frames" in caplog.text
+    assert "unlike the generated mice" not in caplog.text
+    rows = pd.read_csv(s.outputs["behaviors_csv"])
+    assert len(rows) == 600 * 2 and (rows["label"] == "none").all()
+    assert pd.read_csv(s.outputs["bouts_csv"]).empty
+    # One animal never tracked: named, the other analyzed.
+    from dlc_lookagain.io.main import load_pose
+    from dlc_lookagain.pipeline import warn_untracked
+
+    table = pd.read_csv(_pose(project, 0).with_suffix(".csv"), header=[0, 1, 2, 3], index_col=0)
+    table.loc[:, table.columns.get_level_values(1) == "individual2"] = np.nan
+    table.to_csv(pose)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dlc_lookagain"):
+        assert warn_untracked(load_pose(pose, video=False))
+    assert f"{pose.name}: individual2 is never tracked" in caplog.text
+
+
+def test_video_sets_outside_the_project_warn_where_the_outputs_go(project, tmp_path, caplog):
+    """Only an INFO line said that the outputs would be written outside the project."""
+    from dlc_lookagain.io.annotations import output_paths_for
+    from dlc_lookagain.pipeline import plan_recordings
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for p in (project / "videos").glob("sample_001*"):
+        shutil.move(p, outside / p.name)
+    config = _rewrite_video_sets(project, [project / "videos" / "sample_000.mp4", outside / "sample_001.mp4"])
+    with caplog.at_level(logging.INFO, logger="dlc_lookagain"):
+        jobs = plan_recordings(config)
+    (warning,) = [r for r in caplog.records if "outside the project folder" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and "1 recording(s)" in warning.getMessage()
+    assert f"written beside it, in {outside}" in warning.getMessage()
+    (job,) = [j for j in jobs if j.pose_file.parent == outside]  # and that is where they go
+    assert output_paths_for(job.pose_file)["behaviors_csv"].parent == outside
+
+
+@pytest.mark.parametrize("case", ["videotype", "videos folder moved", "not analyzed"])
+def test_no_analyzed_video_says_which_case_it_is(project, tmp_path, caplog, case):
+    """"no analyzed videos found ... run deeplabcut.analyze_videos first" was said in all three."""
+    config = _rewrite_video_sets(project, [project / "videos" / f"sample_00{k}.mp4" for k in (0, 1)])
+    args = ["-q", "analyze", str(config), "--top-k", "0"]
+    if case == "videotype":
+        args += ["--videotype", "avi"]
+        expected = "2 video(s) found (.mp4) but none matches --videotype avi"
+    elif case == "videos folder moved":
+        shutil.move(project / "videos", tmp_path / "moved")
+        expected = (f"videos folder {project / 'videos'} does not exist and none of the 2 video(s) in "
+                    "video_sets was found")
+    else:
+        for pose in (project / "videos").glob("*DLC_*"):
+            pose.unlink()
+        expected = "2 video(s) checked, outputs looked for beside the videos; run deeplabcut.analyze_videos " \
+                   "first or pass --destfolder"
+    with caplog.at_level(logging.ERROR):
+        assert main(args) == EXIT_BAD_INPUT
+    assert f"{config}: no analyzed videos found: {expected}" in caplog.text
+    assert (case == "not analyzed") == ("analyze_videos" in caplog.text)
+
+
+def test_advice_names_flags_on_the_command_line_and_keywords_in_python(project):
+    from dlc_lookagain.errors import command_line, option_text
+
+    assert (option_text("overwrite", True), option_text("destfolder"), option_text("videotype", "avi")) == \
+        ("overwrite=True", "destfolder=", "videotype='avi'")
+    with command_line():
+        assert (option_text("overwrite", True), option_text("destfolder"), option_text("videotype", "avi")) == \
+            ("--overwrite", "--destfolder", "--videotype avi")
+    assert option_text("overwrite", True) == "overwrite=True"  # only inside the block
+    for pose in (project / "videos").glob("*DLC_*"):
+        pose.unlink()
+    with pytest.raises(PoseFormatError, match="pass destfolder=$"):
+        dlc_lookagain.analyze(project / "config.yaml", top_k=0.0)

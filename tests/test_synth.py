@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -187,7 +188,7 @@ def test_config_yaml(ma_project, sa_project):
     assert cfg["multianimalbodyparts"] == list(BODYPARTS) and cfg["uniquebodyparts"] == []
     assert cfg["date"] == "May06" and cfg["Task"] == "synthmice" and cfg["scorer"] == "synth"
     assert cfg["default_net_type"] == "dlcrnet_ms5" and cfg["default_track_method"] == "ellipse"
-    assert cfg["project_path"] == str(ma_project.project_dir.resolve())
+    assert Path(cfg["project_path"]).resolve() == ma_project.project_dir.resolve()
     videos = sorted(cfg["video_sets"])
     assert [v.rsplit("/", 1)[1] for v in videos] == ["tiny_000.mp4", "tiny_001.mp4"]
     assert all(cfg["video_sets"][v] == {"crop": "0, 160, 0, 120"} for v in videos)
@@ -253,7 +254,7 @@ def test_slp_matches_dlc(ma_project):
     labels = sio.load_slp(str(files["slp"]), open_videos=False)
     assert [t.name for t in labels.tracks] == ["individual1", "individual2"]
     assert labels.skeletons[0].node_names == list(BODYPARTS)
-    assert labels.videos[0].filename == str(files["video"].resolve())
+    assert Path(labels.videos[0].filename).resolve() == files["video"].resolve()
     assert tuple(labels.videos[0].shape) == (60, 120, 160, 3)
     arr = labels.numpy(return_confidence=True)  # (frames, tracks, nodes, 3)
     assert arr.shape[1:] == (2, 7, 3)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dlc_lookagain.errors import option_text
 from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ HEAD_WORDS = ("nose", "snout", "head")
 def _resolve_fps(record: PoseRecord, fps: float | None) -> float:
     fps = record.fps if fps is None else fps
     if fps is None or not np.isfinite(fps) or fps <= 0:
-        raise ValueError(f"{record.source}: frames per second unknown; pass fps=")
+        raise ValueError(f"{record.source}: frames per second unknown; pass {option_text('fps')}")
     return float(fps)
 
 

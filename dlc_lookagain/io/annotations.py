@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 from dlc_lookagain.io.hdf5_safety import check_hdf5_pickles
 from dlc_lookagain.io.labels import mask_runs
 from dlc_lookagain.io.paths import atomic_path
@@ -349,6 +349,39 @@ def behaviors_table(record: PoseRecord, prediction: BehaviorPrediction) -> pd.Da
     for c, name in enumerate(prediction.behaviors):
         columns[probability_column(name)] = flat[:, c].copy()
     return pd.DataFrame(columns)
+
+
+def time_budget_of(prediction: BehaviorPrediction, min_bout_frames: int = 1) -> dict[str, float]:
+    """Share of tracked animal-frames inside a bout of each behavior, pooled over the animals.
+
+    The definition of the time-budget figure (:func:`dlc_lookagain.plots.time_budget`, per
+    animal) and of the "most time" of ``analyze``'s log and summary: frames in a bout of at
+    least ``min_bout_frames`` (the bouts of the ``_bouts.csv``) among the frames where the animal
+    is tracked (probabilities not all NaN). Behaviors overlap, so shares need not add up to 1.
+
+    Parameters
+    ----------
+    prediction : BehaviorPrediction
+        Probabilities and presence (frames, individuals, behaviors).
+    min_bout_frames : int
+        As for :func:`bouts_table`.
+
+    Returns
+    -------
+    dict of str to float
+        ``{behavior: share}``; 0.0 for every behavior when no animal is ever tracked.
+    """
+    probs = np.asarray(prediction.probabilities)
+    tracked = ~np.isnan(probs).all(axis=-1)  # (T, I)
+    n_tracked = int(tracked.sum())
+    budget = {}
+    for c, name in enumerate(prediction.behaviors):
+        inside = 0
+        for i in range(probs.shape[1]):
+            for start, end in bouts_from_mask(prediction.present[:, i, c], min_bout_frames):
+                inside += int(tracked[start:end + 1, i].sum())
+        budget[name] = inside / n_tracked if n_tracked else 0.0
+    return budget
 
 
 def _empty_bouts() -> pd.DataFrame:
@@ -852,7 +885,7 @@ def write_annotations(
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing:
             raise FileExistsError(
-                f"behavior outputs exist (pass overwrite=True to replace them): {', '.join(existing)}"
+                f"behavior outputs exist (pass {option_text('overwrite', True)} to replace them): {', '.join(existing)}"
             )
 
     # Build everything (including loading the .slp) before the first byte is written,

@@ -192,6 +192,22 @@ def _merge_overlaps(df: pd.DataFrame, where) -> pd.DataFrame:
     return merged.drop(columns=["_w", "_n", "_nan"]).reset_index(drop=True)
 
 
+def _covered_seconds(df: pd.DataFrame, fps: float) -> dict[str, float]:
+    """Seconds of each subject inside at least one of its bouts: the union of the bouts, so that
+    overlapping bouts (of different behaviors: they are multi-label) count once and the total never
+    exceeds the recording."""
+    out = {}
+    for ind, sub in df.groupby("individual", sort=False):
+        start = sub["start_frame"].to_numpy(np.int64)
+        order = np.argsort(start, kind="stable")
+        start, stop = start[order], sub["end_frame"].to_numpy(np.int64)[order] + 1
+        reach = np.maximum.accumulate(stop)
+        first = np.flatnonzero(np.r_[True, start[1:] > reach[:-1]])  # where a new covered stretch begins
+        ends = np.maximum.reduceat(stop, first)
+        out[ind] = float((ends - start[first]).sum()) / fps
+    return out
+
+
 def _seconds(value: float) -> str:
     return f"{value:.{_TIME_DECIMALS}f}"
 
@@ -271,7 +287,9 @@ def write_boris(
     ``start_frame / fps``, ``Stop (s)`` = ``(end_frame + 1) / fps``; ``Image index
     start``/``stop`` are the frames at those times (``start_frame`` and
     ``end_frame + 1``, the frame on screen when BORIS would record the STOP).
-    ``Comment start`` holds ``mean_probability=<p>``. ``Coding duration`` is the
+    ``Comment start`` holds ``mean_probability=<p>``. ``Observation duration by subject by
+    observation`` is the time the subject spends in at least one bout: the union of its bouts
+    (behaviors can overlap; a sum would exceed the video). ``Coding duration`` is the
     media duration when known, else the span from the first start to the last
     stop. ``Observation date`` is the video's modification time (else the bouts
     file's, else now). Without bouts, only the header is written (a warning is
@@ -330,7 +348,7 @@ def write_boris(
         coding = media_s
     else:
         coding = float(stop_s.max() - start_s.min()) if len(df) else 0.0
-    by_subject = pd.Series(stop_s - start_s).groupby(df["individual"].to_numpy()).sum()
+    by_subject = _covered_seconds(df, fps)
 
     common = [
         observation_id,

@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import logging
 import math
+import os
 import pickle
 import re
 from collections.abc import Iterable, Sequence
@@ -598,6 +599,7 @@ def _read_csv_table(path: Path) -> _Table:
             f"data rows have {frame.shape[1]} cells but the header describes {n_index + n_data} "
             f"({n_index} index + {n_data} coordinate columns)",
         )
+    _warn_if_cut_short(path, n_index + n_data, lines_before_data + len(frame))
     data = frame.iloc[:, n_index:]
     values = _numeric_matrix(path, data, columns, first_data_line=lines_before_data + 1)
     if n_index == 1:
@@ -608,6 +610,21 @@ def _read_csv_table(path: Path) -> _Table:
         is_int = False
     meta = {"csv_header_rows": len(header_rows), "csv_index_columns": n_index}
     return _Table(columns, level_names, values, labels, is_int, meta)
+
+
+def _warn_if_cut_short(path: Path, n_cells: int, last_line: int) -> None:
+    """Warn when the file ends inside a row (an incomplete copy or an interrupted write): pandas
+    would read the missing cells as NaN without a word."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - (1 << 16)))
+        tail = fh.read()
+    last = tail.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
+    cells = next(csv.reader([last]), [])
+    if len(cells) < n_cells:
+        logger.warning("%s: the file ends inside a row (line %d has %d of %d cells): it looks cut short "
+                       "(an incomplete copy?); the rows before it are used and the missing values are NaN",
+                       path, last_line, len(cells), n_cells)
 
 
 def _is_missing(value) -> bool:

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 from dlc_lookagain.io.annotations import BehaviorPrediction, prediction_from_table, read_behaviors, read_bouts
 from dlc_lookagain.io.paths import atomic_path
 from dlc_lookagain.io.record import PoseRecord
@@ -339,7 +339,7 @@ def write_labeled_video(
     if path.exists() and path.resolve() in {video.resolve(), record.source.resolve()}:
         raise PoseFormatError(path, "is the recording's own video or pose file; choose another output path")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: output exists; pass overwrite=True to replace it")
+        raise FileExistsError(f"{path}: output exists; pass {option_text('overwrite', True)} to replace it")
     pred = _prediction(record, behaviors, bouts)
     start, stop = _frame_range(record, start, stop)
 

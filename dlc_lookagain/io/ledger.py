@@ -19,7 +19,7 @@ import logging
 import os
 from pathlib import Path
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 from dlc_lookagain.io.paths import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class OutputLedger:
                 raise NotOurFileError(
                     p, "is at a name dlc_lookagain writes to, but it was not written by dlc_lookagain or was "
                     "changed since (edited by hand?); it is left as it is and this recording is skipped. "
-                    "Rename or move it to keep it, then run again (or write elsewhere with --destfolder).")
+                    f"Rename or move it to keep it, then run again (or write elsewhere with {option_text('destfolder')}).")
 
     def record(self, paths) -> None:
         """Remember the current content of ``paths`` as ours and save the ledger atomically."""

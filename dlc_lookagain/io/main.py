@@ -13,9 +13,9 @@ from pathlib import Path
 import h5py
 from tqdm.auto import tqdm
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 from dlc_lookagain.io.dlc import parse_dlc_output_name, read_dlc
-from dlc_lookagain.io.project import AnalyzedVideo, DLCProject, find_analyzed_videos, read_dlc_config
+from dlc_lookagain.io.project import AnalyzedVideo, DLCProject, find_analyzed_videos, list_videos, read_dlc_config
 from dlc_lookagain.io.record import PoseRecord
 from dlc_lookagain.io.sleap import read_analysis_h5, read_slp
 from dlc_lookagain.io.video import attach_video, find_video_beside
@@ -53,9 +53,7 @@ def detect_pose_format(path: str | Path) -> str:
     if suffix in (".h5", ".hdf5"):
         try:
             with h5py.File(path, "r") as h5:
-                tracks = h5.get("tracks")
-                # SLEAP analysis files hold a 4-d 'tracks' dataset; DLC's maDLC 'tracks' is a pandas group.
-                if isinstance(tracks, h5py.Dataset) and tracks.ndim == 4:
+                if _looks_like_sleap_analysis(h5):
                     return "sleap-analysis-h5"
         except OSError as exc:
             raise PoseFormatError(path, f"not a readable HDF5 file (truncated or corrupt?): {exc}") from exc
@@ -65,6 +63,21 @@ def detect_pose_format(path: str | Path) -> str:
     raise PoseFormatError(
         path, f"unknown pose file type {suffix or '(no extension)'!r}; expected one of .h5, .csv, .slp, .analysis.h5"
     )
+
+
+#: Datasets only a SLEAP analysis export has (DLC's pandas layout stores groups of tables).
+_SLEAP_ANALYSIS_DATASETS = ("node_names", "track_names", "track_occupancy", "point_scores", "instance_scores")
+
+
+def _looks_like_sleap_analysis(h5: h5py.File) -> bool:
+    """A SLEAP analysis export, also one whose ``tracks`` dataset is missing or damaged (its reader
+    then names what is missing). DLC's maDLC ``tracks`` is a pandas group, not a dataset."""
+    tracks = h5.get("tracks")
+    if isinstance(tracks, h5py.Dataset) and tracks.ndim == 4:
+        return True
+    if isinstance(tracks, h5py.Group):
+        return False
+    return any(isinstance(h5.get(name), h5py.Dataset) for name in _SLEAP_ANALYSIS_DATASETS)
 
 
 def load_pose(path: str | Path, video: str | Path | bool | None = None, *, tolerance: int = 1) -> PoseRecord:
@@ -219,13 +232,43 @@ def find_project_recordings(
         )
     todo = [p for p in pairs if p.pose_file is not None]
     if not todo:
-        where = destfolder or "beside the videos"
-        raise PoseFormatError(
-            project.config_path,
-            f"no analyzed videos found ({len(pairs)} video(s) checked, outputs looked for {where}); "
-            "run deeplabcut.analyze_videos first or pass destfolder=",
-        )
+        raise PoseFormatError(project.config_path, "no analyzed videos found: " + _why_no_analyzed_video(
+            project, pairs, videos, videotype, destfolder))
     return project, todo
+
+
+def _why_no_analyzed_video(project: DLCProject, pairs, videos, videotype: str, destfolder) -> str:
+    """Which of the reasons for "no analyzed videos" it is: no video at all, none of the asked type,
+    or videos that DeepLabCut has not analyzed (here)."""
+    if pairs:
+        where = destfolder or "beside the videos"
+        return (f"{len(pairs)} video(s) checked, outputs looked for {where}; run deeplabcut.analyze_videos "
+                f"first or pass {option_text('destfolder')}")
+    if videotype:
+        every = _videos_of_any_type(project, videos)
+        if every:
+            kinds = ", ".join(sorted({v.suffix.lower() or "(none)" for v in every}))
+            return (f"{len(every)} video(s) found ({kinds}) but none matches "
+                    f"{option_text('videotype', videotype)}")
+    if videos is not None:
+        return "no video among " + ", ".join(str(v) for v in ([videos] if isinstance(videos, (str, Path))
+                                                                 else videos))
+    folder = project.project_dir / "videos"
+    listed = (f"none of the {len(project.missing_videos)} video(s) in video_sets was found"
+              if project.missing_videos else "video_sets lists none")
+    state = "does not exist" if not folder.is_dir() else "holds no video"
+    return f"videos folder {folder} {state} and {listed} (moved or renamed?)"
+
+
+def _videos_of_any_type(project: DLCProject, videos) -> list[Path]:
+    """The videos ``find_analyzed_videos`` would consider without a ``videotype``."""
+    if videos is None:
+        return list(project.videos)
+    found: list[Path] = []
+    for item in ([videos] if isinstance(videos, (str, Path)) else videos):
+        item = Path(item).expanduser()
+        found.extend(list_videos(item) if item.is_dir() else [item] if item.is_file() else [])
+    return found
 
 
 def load_analyzed_video(pair: AnalyzedVideo, project: DLCProject, *, tolerance: int = 1) -> PoseRecord:

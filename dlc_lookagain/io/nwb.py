@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 from dlc_lookagain.io.annotations import EXTRA_OUTPUTS
 from dlc_lookagain.io.paths import atomic_path
 from dlc_lookagain.io.record import PoseRecord
@@ -325,7 +325,7 @@ def write_nwb(
     if path.resolve() in protected:
         raise PoseFormatError(path, "output would overwrite the pose file or its video; choose another path")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: output exists; pass overwrite=True to replace it")
+        raise FileExistsError(f"{path}: output exists; pass {option_text('overwrite', True)} to replace it")
     for ind in record.individuals:
         _check_name(record, "individual", ind)
     for part in record.bodyparts:

@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from dlc_lookagain.errors import option_text
+
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".wmv", ".webm", ".h264")
@@ -95,7 +97,7 @@ def atomic_path(final: str | os.PathLike, *, overwrite: bool = False) -> Iterato
     """
     final = Path(final)
     if final.exists() and not overwrite:
-        raise FileExistsError(f"{final}: output exists; pass overwrite=True to replace it")
+        raise FileExistsError(f"{final}: output exists; pass {option_text('overwrite', True)} to replace it")
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + final.suffix, dir=final.parent)
     os.close(fd)

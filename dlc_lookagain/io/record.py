@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlc_lookagain.errors import PoseFormatError
+from dlc_lookagain.errors import PoseFormatError, option_text
 
 
 @dataclass
@@ -158,8 +158,8 @@ def resolve_fps(rec: PoseRecord, fps: float | None = None, *, label_fps: float |
         log.info("%s: frame rate %g fps taken from its label file", rec.source.name, label_fps)
         return float(label_fps)
     log.warning("%s: the frame rate is unknown (no video, and the pose file stores none); ASSUMING %g fps. "
-                "If that is wrong every window and bout length is wrong: pass fps= (CLI --fps)",
-                rec.source.name, DEFAULT_FPS)
+                "If that is wrong every window and bout length is wrong: pass %s",
+                rec.source.name, DEFAULT_FPS, option_text("fps"))
     return DEFAULT_FPS
 
 
@@ -190,6 +190,8 @@ def validate_record(rec: PoseRecord) -> None:
         raise PoseFormatError(rec.source, f"invalid fps {rec.fps!r}")
     if np.isinf(kp).any():
         raise PoseFormatError(rec.source, "keypoints contain infinite values")
+    if np.isinf(conf).any():
+        raise PoseFormatError(rec.source, "confidence (likelihood) contains infinite values")
     # Confidence is NaN exactly where the keypoint is missing: one mask for everyone.
     missing = np.isnan(kp).any(axis=-1)
     kp[missing] = np.nan

@@ -656,6 +656,19 @@ def _analysis_context(h5: h5py.File, path: Path) -> dict:
     }
 
 
+def _missing_tracks(h5: h5py.File) -> str:
+    """What a file without the ``tracks`` dataset is, for the error message."""
+    present = ", ".join(sorted(h5)) or "none"
+    if "instances" in h5 and "frames" in h5:
+        what = " (a SLEAP .slp labels file, not an analysis export)"
+    elif "node_names" in h5 or "track_occupancy" in h5:
+        what = (": this is a SLEAP analysis HDF5 file without its keypoint coordinates, so it holds no "
+                "poses; export it again from SLEAP (File > Export Analysis HDF5)")
+    else:
+        what = " (not a SLEAP analysis file)"
+    return f"dataset 'tracks' is missing{what}; datasets present: {present}"
+
+
 def read_analysis_h5(path: str | os.PathLike) -> PoseRecord:
     """Read a SLEAP analysis HDF5 export (``*.analysis.h5``).
 
@@ -689,10 +702,7 @@ def read_analysis_h5(path: str | os.PathLike) -> PoseRecord:
     # score datasets and builds one Python object per instance.
     with _open_hdf5(path, "SLEAP analysis HDF5") as h5:
         if "tracks" not in h5:
-            is_slp = "instances" in h5 and "frames" in h5
-            what = "a SLEAP .slp labels file" if is_slp else "not a SLEAP analysis file"
-            present = ", ".join(sorted(h5))
-            raise PoseFormatError(path, f"dataset 'tracks' is missing ({what}); datasets present: {present}")
+            raise PoseFormatError(path, _missing_tracks(h5))
         if "node_names" not in h5:
             raise PoseFormatError(path, "dataset 'node_names' is missing, so keypoints cannot be named")
         xy, scores, occupancy, dims = _analysis_arrays(h5, path)

@@ -180,7 +180,9 @@ def movement_states(record: PoseRecord, fps: float) -> tuple[np.ndarray, np.ndar
     still_below, fast_from = STATE_CUTS_BL_S
     state = np.where(speed < still_below, 0, np.where(speed < fast_from, 1, 2))
     present = state[..., None] == np.arange(len(MOVEMENT_STATES))
-    tracked = np.isfinite(speed)
+    # Speeds bridge short gaps; a frame where the animal has no keypoint at all still gets no state.
+    seen = ~np.isnan(np.asarray(record.keypoints)[..., 0]).all(axis=2)
+    tracked = np.isfinite(speed) & seen
     present &= tracked[..., None]
     proba = present.astype(np.float32)
     proba[~tracked] = np.nan
