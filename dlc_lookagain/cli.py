@@ -201,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--part-dropout", action="store_true",
                    help="also train on copies with one bodypart replaced by its guess (slower; softens the "
                         "loss on a project that lacks a tail-end bodypart, not a head one: docs/benchmarks.md)")
+    p.add_argument("--no-training-poses", dest="keep_poses", action="store_false",
+                   help="do not keep the labeled poses in the model file (kept by default: a project lacking a "
+                        "training bodypart then gets the trees fitted again on the bodyparts it has)")
     p.add_argument("--folds", type=_positive_int, default=5,
                    help="cross-validation folds (recordings held out whole when there are several; default 5)")
 
@@ -303,7 +306,7 @@ def _run(args) -> int:
         path = train(args.path, args.labels, videos=args.videos, behaviors=args.behaviors, model=args.model,
                      name=args.name, steps=args.steps, seed=args.seed, progress=progress, fps=args.fps,
                      decision=args.decision, encoder=args.encoder, folds=args.folds,
-                     part_dropout=args.part_dropout)
+                     part_dropout=args.part_dropout, keep_poses=args.keep_poses)
         sys.stdout.write(f"model saved: {path}\n")
         return EXIT_OK
     if args.command == "pretrain":

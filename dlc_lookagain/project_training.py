@@ -223,7 +223,7 @@ def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", 
 
 def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, name: str = "behavior",
           fps: float | None = None, decision: str = "boosted", encoder: bool = False, folds: int = 5,
-          part_dropout: bool = False,
+          part_dropout: bool = False, keep_poses: bool = True,
           seed: int = 0, progress: bool = True, steps: int = 1200, gate_steps: int = 400,
           finetune_steps: int = 300, holdout: float = 0.25) -> Path:
     """Train the behavior classifier on a lab's own annotations.
@@ -268,6 +268,12 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
         (:func:`dlc_lookagain.features.skeleton.part_dropout_copy`). Off by default: measured, it
         softens the loss from a missing tail-end part but not from a missing head keypoint, and
         costs up to 0.025 F1 with the full skeleton (docs/benchmarks.md, "A changed skeleton").
+    keep_poses : bool
+        Keep the labeled poses and labels in the model file (float32; about 0.2 MB per labeled
+        animal-minute at 30 fps with 10 bodyparts), so that ``analyze`` on a project lacking a training
+        bodypart fits the trees again on the bodyparts it has (:mod:`dlc_lookagain.model.refit`;
+        measured to lose about half as much as placing the missing part). Turn off to share a model
+        without its training poses.
 
     Returns
     -------
@@ -291,7 +297,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     start, _ = _start_model(model)
     pairs = _labeled_pairs(config_path, records, labels)
     behaviors = _behaviors_of(pairs, behaviors, fps)
-    samples, names, groups, used = [], None, None, []
+    samples, names, groups, used, kept_labels = [], None, None, [], []
     profile = training_skeleton([r for r, _ in pairs]) if part_dropout and pairs else None
     for r, f in pairs:
         lab = read_labels(f, n_frames=r.n_frames, fps=fps or r.fps, individuals=r.individuals, behaviors=behaviors)
@@ -310,10 +316,13 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
             x_aug = None if x_aug is None else align_columns(x_aug, rec_names, names, r.source.name)
         samples.append(LabeledFeatures(x, lab.present, lab.annotated, rec_fps, r.source.name, augmented=x_aug))
         used.append((r, f, rec_fps))
+        kept_labels.append((lab.present, lab.annotated))
         logger.info("%s: %d labeled animal-frames (%s)", f.name, int(lab.annotated.sum()),
                     ", ".join(f"{b} {int(lab.present[..., c][lab.annotated].sum())}" for c, b in enumerate(behaviors)))
     layer = fit_decision_layer(samples, behaviors, names, groups=groups, k=folds, seed=seed, progress=progress)
     layer.skeleton = training_skeleton([r for r, _, _ in used])
+    if keep_poses:
+        layer.training_poses = _training_poses(used, kept_labels, layer.skeleton, folds)
     start.set_behaviors(behaviors)
     start.decision = layer
     seconds = time.perf_counter() - t0
@@ -331,8 +340,29 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
              "smooth_s": {b: float(v) for b, v in zip(behaviors, layer.smooth_s)},
              "pooled_over_animals": {b: bool(v) for b, v in zip(behaviors, layer._pooled())},
              "part_dropout": bool(profile is not None),
+             "training_poses_kept": bool(keep_poses),
              "train_seconds": round(seconds, 1)}
     return _save(start, folder, name, extra)
+
+
+def _training_poses(used, labels, skeleton, folds):
+    """The labeled recordings as the model keeps them: training bodyparts in training order,
+    float32, no video, landmarks or metadata."""
+    from dlc_lookagain.features.skeleton import rename_to_training
+    from dlc_lookagain.io.record import PoseRecord
+    from dlc_lookagain.model.decision import DEFAULT_ROUNDS
+    from dlc_lookagain.model.refit import TrainingPoses
+
+    records = []
+    for r, _, fps in used:
+        r = rename_to_training(r, skeleton)
+        records.append(PoseRecord(keypoints=np.asarray(r.keypoints, np.float32),
+                                  confidence=np.asarray(r.confidence, np.float32), individuals=list(r.individuals),
+                                  bodyparts=list(r.bodyparts), fps=float(fps), source=Path(r.source.name)))
+    if any(rec.bodyparts != records[0].bodyparts for rec in records):
+        logger.info("the labeled recordings do not share one skeleton; the model keeps no training poses")
+        return None
+    return TrainingPoses(records, [p for p, _ in labels], [a for _, a in labels], folds=folds, rounds=DEFAULT_ROUNDS)
 
 
 def _labeled_pairs(config_path, records, labels):

@@ -117,8 +117,13 @@ def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project
     th = model.decision.thresholds
     assert th.shape == (11,) and ((th > 0) & (th < 1)).all()
     assert _digest(project) == before  # nothing the user had was touched
-    second = train(project / "config.yaml", progress=False)
+    # The labeled poses are kept (for a project lacking a bodypart: model/refit.py), unless asked not to.
+    poses = model.decision.training_poses
+    assert manifest["training_poses_kept"] is True and poses is not None and len(poses.records) == 2
+    assert poses.bodyparts == list(model.decision.skeleton) and poses.records[0].keypoints.dtype == np.float32
+    second = train(project / "config.yaml", progress=False, keep_poses=False)
     assert second != out and out.is_file() and second.is_file()  # never overwrites the first model
+    assert load_model(second)[0].decision.training_poses is None
 
 
 def test_train_neural_decision_layer_still_available(project):

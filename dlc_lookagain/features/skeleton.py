@@ -35,6 +35,7 @@ from dlc_lookagain.io.record import PoseRecord
 logger = logging.getLogger(__name__)
 
 __all__ = ["skeleton_profile", "match_bodyparts", "rename_to_training", "impute_missing_parts", "training_skeleton",
+           "place_missing_parts", "in_training_order",
            "part_dropout_copy"]
 
 #: Two bodyparts further apart than this (body lengths, in the animal's own frame) are not the same.
@@ -220,17 +221,31 @@ def rename_to_training(record: PoseRecord, trained: dict[str, list[float]] | Non
     renamed_record = dataclasses.replace(
         record, keypoints=record.keypoints[:, :, keep], confidence=record.confidence[:, :, keep],
         bodyparts=[mapping[record.bodyparts[k]] for k in keep], skeleton=[])
-    if not impute:
-        return renamed_record
-    out, added = impute_missing_parts(renamed_record, trained)
+    return place_missing_parts(renamed_record, trained) if impute else in_training_order(renamed_record, trained)
+
+
+def in_training_order(record: PoseRecord, trained: dict[str, list[float]]) -> PoseRecord:
+    """The record's bodyparts (training names) in training order, so that the body frame's head and
+    the rank-named pairs are the training ones."""
+    import dataclasses
+
+    order = [record.bodyparts.index(w) for w in trained if w in record.bodyparts]
+    if len(order) != record.n_bodyparts or order == list(range(record.n_bodyparts)):
+        return record
+    return dataclasses.replace(record, keypoints=record.keypoints[:, :, order],
+                               confidence=record.confidence[:, :, order],
+                               bodyparts=[record.bodyparts[k] for k in order])
+
+
+def place_missing_parts(record: PoseRecord, trained: dict[str, list[float]]) -> PoseRecord:
+    """A renamed record (training names) with the training bodyparts it lacks placed by
+    :func:`impute_missing_parts` (logged), in training order."""
+    out, added = impute_missing_parts(record, trained)
     if added:
         logger.warning("%s: placed %s where the training skeleton has them, from the tracked bodyparts "
                        "(a rigid guess: their own movements are unknown)",
                        record.source.name if record.source else "recording", ", ".join(added))
-    # Training order, so that the body frame's head and the rank-named pairs are the training ones.
-    order = [out.bodyparts.index(w) for w in trained if w in out.bodyparts]
-    return dataclasses.replace(out, keypoints=out.keypoints[:, :, order], confidence=out.confidence[:, :, order],
-                               bodyparts=[out.bodyparts[k] for k in order])
+    return in_training_order(out, trained)
 
 def training_skeleton(records: list[PoseRecord]) -> dict[str, list[float]]:
     """Profile of the training skeleton: per bodypart, the median of its profiles over recordings

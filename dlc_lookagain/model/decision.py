@@ -38,6 +38,7 @@ import numpy as np
 
 from dlc_lookagain.features.bank import _centered_mean
 from dlc_lookagain.features.kinematics import _odd_window, remove_short_bouts
+from dlc_lookagain.model.refit import TrainingPoses
 from dlc_lookagain.model.cross_validation import MIN_BOUT_CANDIDATES_S, _f1_per_column, blocked_folds
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ class LabeledFeatures:
         float32 ``(T, I, F)``: the same frames' features from a copy of the pose with bodyparts
         replaced by their placed guesses (:func:`dlc_lookagain.features.skeleton.part_dropout_copy`).
         Its rows join the training rows (never the scored ones), with the same labels and folds.
+    scored : np.ndarray, optional
+        float32 ``(T, I, F)``: what held-out frames are scored from instead of ``features`` (the
+        inputs the layer will meet: e.g. a skeleton lacking a part, placed; :mod:`.refit`), so that
+        thresholds and the out-of-fold F1 are those of such inputs.
     """
 
     features: np.ndarray
@@ -98,6 +103,7 @@ class LabeledFeatures:
     fps: float
     name: str = ""
     augmented: np.ndarray | None = None
+    scored: np.ndarray | None = None
 
 
 def cv_folds(recordings: Sequence[LabeledFeatures], k: int = 5, gap_s: float = 1.0
@@ -136,9 +142,9 @@ def cv_folds(recordings: Sequence[LabeledFeatures], k: int = 5, gap_s: float = 1
 
 
 def _rows(rec: LabeledFeatures, frames: np.ndarray, columns: np.ndarray | None, stride: int = 1,
-          augmented: bool = False):
+          augmented: bool = False, scored: bool = False):
     """Feature rows ``(N, F')``, labels ``(N, C)`` of the annotated animal-frames in ``frames``
-    (every ``stride``-th frame).
+    (every ``stride``-th frame); ``scored``: from ``rec.scored`` when it has one.
 
     ``augmented``: training rows, which also take the augmented copy's rows (if the recording has
     one) from the frames in between (``stride`` 2: even frames as tracked, odd frames augmented, so
@@ -148,7 +154,7 @@ def _rows(rec: LabeledFeatures, frames: np.ndarray, columns: np.ndarray | None, 
     if stride > 1:
         keep = frames & (np.arange(frames.shape[0]) % stride == 0)
     t_idx, i_idx = np.nonzero(rec.annotated & keep[:, None])
-    x = rec.features[t_idx, i_idx]
+    x = (rec.scored if scored and rec.scored is not None else rec.features)[t_idx, i_idx]
     if columns is not None:
         x = x[:, columns]
     y = rec.present[t_idx, i_idx]
@@ -296,6 +302,9 @@ class DecisionLayer:
     skeleton : dict
         ``{bodypart: [x, y]}`` of the training recordings (:func:`dlc_lookagain.features.skeleton.
         skeleton_profile`): another project's bodyparts are matched to these before features are made.
+    training_poses : TrainingPoses or None
+        The labeled poses it was trained on (:mod:`dlc_lookagain.model.refit`): a project lacking a
+        training bodypart gets the layer fitted again on the bodyparts it has.
     """
 
     behaviors: list[str]
@@ -313,6 +322,7 @@ class DecisionLayer:
     skeleton: dict = field(default_factory=dict)  # training bodyparts' egocentric profile (features.skeleton)
     smooth_s: np.ndarray | None = None  # (C,) seconds of probability smoothing before the threshold
     pooled: np.ndarray | None = None  # (C,) bool: probabilities averaged over each frame's animals first
+    training_poses: TrainingPoses | None = None  # what it was trained on, for a skeleton lacking a part
     _boosters: list = field(default_factory=list, repr=False)
 
     # -- inference ---------------------------------------------------------------------------
@@ -401,6 +411,7 @@ class DecisionLayer:
             "skeleton": {str(k): [float(a) for a in v] for k, v in self.skeleton.items()},
             "smooth_s": [float(v) for v in self._smooth_s()],
             "pooled": [bool(v) for v in self._pooled()],
+            **({"training_poses": self.training_poses.to_dict()} if self.training_poses is not None else {}),
         }
 
     @classmethod
@@ -432,6 +443,8 @@ class DecisionLayer:
             skeleton={str(k): [float(a) for a in v][:3] for k, v in dict(blob.get("skeleton", {})).items()},
             smooth_s=np.asarray(blob.get("smooth_s", [0.0] * n), dtype=np.float64),
             pooled=np.asarray([bool(v) for v in blob.get("pooled", [False] * n)], dtype=bool),
+            training_poses=(TrainingPoses.from_dict(blob["training_poses"], n)
+                            if blob.get("training_poses") is not None else None),
         )
 
 
@@ -534,7 +547,7 @@ def fit_decision_layer(
         if not x.shape[0]:
             continue
         dataset = _binned(x, params)
-        tests = [_rows(rec, te, cols) for rec, (_, te) in zip(recordings, folds[f])]
+        tests = [_rows(rec, te, cols, scored=True) for rec, (_, te) in zip(recordings, folds[f])]
         for c in range(n_beh):
             model = _train(dataset, y[:, c], params, rounds)
             for r, (xt, _, t_idx, i_idx) in enumerate(tests):

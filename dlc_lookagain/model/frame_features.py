@@ -107,10 +107,20 @@ def decide_recording(record: PoseRecord, net, fps: float, *, progress: bool = Fa
     present : np.ndarray
         bool ``(T, I, C)``: thresholded, bouts shorter than each behavior's minimum removed.
     """
-    from dlc_lookagain.features.skeleton import rename_to_training
+    from dlc_lookagain.features.skeleton import place_missing_parts, rename_to_training
+    from dlc_lookagain.model.refit import recalibrate_for_bodyparts
 
     layer = net.decision
-    record = rename_to_training(record, layer.skeleton)
+    record = rename_to_training(record, layer.skeleton, impute=False)
+    matched = set(record.bodyparts) <= set(layer.skeleton)  # else fewer than 2 parts matched: used as they are
+    lacking = [b for b in layer.skeleton if b not in record.bodyparts] if matched else []
+    poses = layer.training_poses
+    if lacking and poses is not None and set(layer.skeleton) <= set(poses.bodyparts):
+        # Thresholds chosen for placed parts (model/refit.py: ethome without its tail -0.111 -> -0.014 F1).
+        layer = recalibrate_for_bodyparts(layer, poses, list(record.bodyparts),
+                                          source=record.source.name if record.source else "", progress=progress)
+    if lacking:
+        record = place_missing_parts(record, layer.skeleton)
     wanted = layer.feature_names
     encoder = any("encoder" in groups for groups in layer.chosen_groups)
     x, names, _ = frame_features(record, fps, net=net, encoder=encoder, progress=progress)
