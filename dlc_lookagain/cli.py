@@ -199,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also offer the motion encoder's embedding to the trees (used per behavior only where "
                    "it raises the cross-validated F1)")
     p.add_argument("--part-dropout", action="store_true",
-                   help="also train on copies with one bodypart replaced by its guess (slower; softens the "
-                        "loss on a project that lacks a tail-end bodypart, not a head one: docs/benchmarks.md)")
+                   help="also train on copies with one bodypart replaced by its guess (slower; measured worse "
+                        "than the default on a project lacking a bodypart in 3 of 4 cases: docs/benchmarks.md)")
     p.add_argument("--no-training-poses", dest="keep_poses", action="store_false",
                    help="do not keep the labeled poses in the model file (kept by default: a project lacking a "
                         "training bodypart then gets the trees fitted again on the bodyparts it has)")

@@ -265,9 +265,9 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     part_dropout : bool
         Also train on a copy of each recording in which, block by block, one bodypart is replaced
         by the guess a project lacking it would get
-        (:func:`dlc_lookagain.features.skeleton.part_dropout_copy`). Off by default: measured, it
-        softens the loss from a missing tail-end part but not from a missing head keypoint, and
-        costs up to 0.025 F1 with the full skeleton (docs/benchmarks.md, "A changed skeleton").
+        (:func:`dlc_lookagain.features.skeleton.part_dropout_copy`). Off by default: measured over
+        3 seeds, with a part missing it lost more than the default (thresholds chosen again for
+        placed parts) in three of four cases (docs/benchmarks.md, "A changed skeleton").
     keep_poses : bool
         Keep the labeled poses and labels in the model file (float32; about 0.2 MB per labeled
         animal-minute at 30 fps with 10 bodyparts), so that ``analyze`` on a project lacking a training
