@@ -53,8 +53,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
-import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -256,7 +256,7 @@ def evaluate(
         table = baselines.f1_table(np.concatenate(y_true), np.concatenate(y_pred), BEHAVIORS)
         f1 = dict(zip(table["behavior"], table["f1"]))
         vision = np.nanmean([f1[b] for b in VISION]) if any(np.isfinite(f1[b]) for b in VISION) else np.nan
-        out[split] = {"f1": f1, "vision": float(vision), "looked": looked / total, "table": table}
+        out[split] = {"f1": {b: float(v) for b, v in f1.items()}, "vision": float(vision), "looked": looked / total}
     logger.info("k=%g: fit %.1f s, total %.1f s", fraction, fit_s, time.perf_counter() - t0)
     return out
 
@@ -396,15 +396,16 @@ def main(argv: list[str] | None = None) -> int:
     # Forest results are deterministic for given data and settings: cached between runs.
     forest_key = hashlib.sha1(repr((sorted(split_dirs.items()), args.trees, args.train_stride, SEED,
                                     appearance.FEATURE_VERSION)).encode()).hexdigest()[:10]
-    forest_cache = DATA_DIR / f"forest-results-{forest_key}.pkl"
+    # JSON, not pickle: a file in the data folder must not be able to run code when read back.
+    forest_cache = DATA_DIR / f"forest-results-{forest_key}.json"
     if forest_cache.exists():
-        results = pickle.loads(forest_cache.read_bytes())
+        results = {float(frac): r for frac, r in json.loads(forest_cache.read_text()).items()}
         logger.info("forest results cached in %s", forest_cache)
     else:
         for frac in (0.0, *FRACTIONS):
             results[frac] = evaluate(data["train"], tests, frac, args.trees, args.train_stride)
         tmp = forest_cache.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps(results))
+        tmp.write_text(json.dumps({repr(frac): r for frac, r in results.items()}))
         tmp.replace(forest_cache)
     t_eval = time.perf_counter() - t_start - t_data
 
