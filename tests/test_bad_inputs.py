@@ -22,13 +22,13 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from dlc_lookagain.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from dlc_lookagain.io.annotations import extra_output_paths, output_paths_for
 
 from conftest import SAMPLE_STEM as STEM
 from test_hdf5_safety import _dlc_h5, _Touch
+from test_reliability import _rewrite_video_sets
 
 SAMPLE_CSV = f"videos/sample_000{STEM}.csv"
 SAMPLE_H5 = f"videos/sample_000{STEM}.h5"
@@ -135,27 +135,19 @@ def _duplicate_bodypart(inputs: Inputs) -> list[str]:
     return [str(path)]
 
 
-def _project_config(project: Path, videos: list[Path]) -> Path:
-    config = project / "config.yaml"
-    cfg = yaml.safe_load(config.read_text())
-    cfg["video_sets"] = {str(v): {"crop": "0, 480, 0, 360"} for v in videos}
-    config.write_text(yaml.safe_dump(cfg))
-    return config
-
-
 def _video_sets_outside(inputs: Inputs) -> list[str]:
     project = inputs.project()
     outside = inputs.folder / "elsewhere"
     outside.mkdir()
     for p in (project / "videos").glob("sample_001*"):
         shutil.move(p, outside / p.name)
-    config = _project_config(project, [project / "videos" / "sample_000.mp4", outside / "sample_001.mp4"])
+    config = _rewrite_video_sets(project, [project / "videos" / "sample_000.mp4", outside / "sample_001.mp4"])
     return [str(config), "--videos", str(outside / "sample_001.mp4")]
 
 
 def _no_video_of_the_type(inputs: Inputs) -> list[str]:
     project = inputs.project()
-    config = _project_config(project, [project / "videos" / f"sample_00{k}.mp4" for k in (0, 1)])
+    config = _rewrite_video_sets(project, [project / "videos" / f"sample_00{k}.mp4" for k in (0, 1)])
     return [str(config), "--videotype", "avi"]
 
 
