@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "than the default on a project lacking a bodypart in 3 of 4 cases: docs/benchmarks.md)")
     p.add_argument("--no-training-poses", dest="keep_poses", action="store_false",
                    help="do not keep the labeled poses in the model file (kept by default: a project lacking a "
-                        "training bodypart then gets the trees fitted again on the bodyparts it has)")
+                        "training bodypart then gets decision thresholds chosen again for its placed parts)")
     p.add_argument("--folds", type=_positive_int, default=5,
                    help="cross-validation folds (recordings held out whole when there are several; default 5)")
 

@@ -304,7 +304,7 @@ class DecisionLayer:
         skeleton_profile`): another project's bodyparts are matched to these before features are made.
     training_poses : TrainingPoses or None
         The labeled poses it was trained on (:mod:`dlc_lookagain.model.refit`): a project lacking a
-        training bodypart gets the layer fitted again on the bodyparts it has.
+        training bodypart gets it placed and the thresholds chosen again for such poses.
     """
 
     behaviors: list[str]
