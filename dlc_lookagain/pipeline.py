@@ -322,9 +322,10 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     """Behavior probabilities of one recording, looking at ``top_k`` of its frames.
 
     A model with a decision layer (every model ``train`` makes) decides from the fused keypoint
-    features; its decision layer reads no vision yet, so no frame is decoded for it whatever
-    ``top_k`` (``looked`` stays all False). ``fps`` overrides the recording's frame rate (see
-    :func:`dlc_lookagain.io.record.resolve_fps`).
+    features and, where its training chose the vision group for a behavior and the recording has a
+    video, from the appearance of ``top_k`` of the frames, evenly spaced
+    (:func:`dlc_lookagain.model.frame_features.decide_recording`). ``fps`` overrides the
+    recording's frame rate (see :func:`dlc_lookagain.io.record.resolve_fps`).
 
     With the bundled model, a recording unlike its training data (other skeleton, body shape or
     speeds: :func:`dlc_lookagain.model.domain.domain_report`) gets movement states (still / moving /
@@ -352,13 +353,24 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     if getattr(net, "decision", None) is not None:
         from dlc_lookagain.model.frame_features import decide_recording
 
-        if top_k > 0 and rec.video_path is not None:
-            logger.info("%s: this model decides from keypoints and motion (its decision layer reads no "
-                        "vision yet): no frame is decoded", rec.source.name)
-        p, present = decide_recording(rec, net, fps, progress=progress and rec.n_frames > 20000)
-        prediction = BehaviorPrediction(behaviors=list(net.decision.behaviors), probabilities=p,
-                                        present=present, thresholds=net.decision.thresholds.astype(np.float32),
-                                        looked=np.zeros(rec.n_frames, bool))
+        layer = net.decision
+        if top_k > 0 and rec.video_path is not None and not layer.uses_vision:
+            logger.info("%s: this model decides from keypoints%s (it was trained without video, or vision "
+                        "raised no behavior's cross-validated F1): no frame is decoded", rec.source.name,
+                        " and motion" if any("encoder" in g for g in layer.chosen_groups) else "")
+        elif layer.uses_vision and (top_k == 0 or rec.video_path is None):
+            logger.warning("%s: %s; the behaviors this model decides from looked-at frames (%s) are decided "
+                           "from keypoints only, with their thresholds for that", rec.source.name,
+                           "no video" if rec.video_path is None else "top_k is 0",
+                           ", ".join(b for b, g in zip(layer.behaviors, layer.chosen_groups) if "vision" in g))
+        p, present, looked = decide_recording(rec, net, fps, top_k=top_k,
+                                              progress=progress and (rec.n_frames > 20000 or top_k > 0))
+        used = layer if looked.size or not layer.uses_vision else layer.for_keypoints_only()
+        mask = np.zeros(rec.n_frames, bool)
+        mask[looked] = True
+        prediction = BehaviorPrediction(behaviors=list(layer.behaviors), probabilities=p,
+                                        present=present, thresholds=used.thresholds.astype(np.float32),
+                                        looked=mask)
         return prediction, extractor
     tracked = warn_untracked(rec)
     if getattr(net, "kind", "") == "bundled" and movement_states_out_of_domain and tracked:

@@ -223,15 +223,16 @@ def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", 
 
 def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, name: str = "behavior",
           fps: float | None = None, decision: str = "boosted", encoder: bool = False, folds: int = 5,
-          part_dropout: bool = False, keep_poses: bool = True,
+          look: float = 0.25, part_dropout: bool = False, keep_poses: bool = True,
           seed: int = 0, progress: bool = True, steps: int = 1200, gate_steps: int = 400,
           finetune_steps: int = 300, holdout: float = 0.25) -> Path:
     """Train the behavior classifier on a lab's own annotations.
 
     The default decision layer is gradient-boosted trees over the keypoint feature bank (and, with
-    ``encoder=True``, the pretrained motion embedding) with every decision threshold and minimum
-    bout length chosen by blocked cross-validation across your labeled recordings; every labeled
-    frame then trains the final model. The cross-validated F1 per behavior is logged, written to
+    ``encoder=True``, the pretrained motion embedding; with videos, what ``look`` of the frames
+    show around each animal) with every decision threshold and minimum bout length chosen by
+    blocked cross-validation across your labeled recordings; every labeled frame then trains the
+    final model. The cross-validated F1 per behavior is logged, written to
     the model's manifest and is what to expect on a new recording (docs/training.md).
 
     Parameters
@@ -262,6 +263,13 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     folds : int
         Cross-validation folds: recordings held out whole when there are several (up to ``folds``
         groups), else contiguous time blocks of the one recording.
+    look : float
+        Fraction of each labeled recording's frames looked at, evenly spaced (as ``analyze`` does
+        at ``top_k``; default 0.25, its default): the rotated body and head crops of each animal
+        (:mod:`dlc_lookagain.features.appearance`), carried to the nearby frames with the time to
+        them. A behavior reads them only where they raise its cross-validated F1 by more than
+        0.01; then ``analyze`` looks at ``top_k`` of the frames of recordings with a video (and
+        decides from keypoints only, with thresholds chosen for that, without one). 0: keypoints only.
     part_dropout : bool
         Also train on a copy of each recording in which, block by block, one bodypart is replaced
         by the guess a project lacking it would get
@@ -289,7 +297,11 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     from dlc_lookagain.io.record import resolve_fps
     from dlc_lookagain.features.skeleton import part_dropout_copy, training_skeleton
     from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer
-    from dlc_lookagain.model.frame_features import align_columns, frame_features
+    from dlc_lookagain.features.appearance import uniform_frames
+    from dlc_lookagain.model.frame_features import align_columns, frame_features, with_vision
+
+    if not 0.0 <= float(look) <= 1.0:
+        raise ValueError(f"look must be a fraction of frames within [0, 1], got {look}")
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
@@ -299,16 +311,29 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     pairs = _labeled_pairs(config_path, records, labels)
     behaviors = _behaviors_of(pairs, behaviors, fps)
     samples, names, groups, used, kept_labels = [], None, None, [], []
+    n_looked = 0
+    offer_vision = look > 0 and any(r.video_path is not None for r, _ in pairs)
+    if look > 0 and not offer_vision:
+        logger.info("no labeled recording has a video: keypoint features only")
     profile = training_skeleton([r for r, _ in pairs]) if part_dropout and pairs else None
     for r, f in pairs:
         lab = read_labels(f, n_frames=r.n_frames, fps=fps or r.fps, individuals=r.individuals, behaviors=behaviors)
         rec_fps = resolve_fps(r, fps, label_fps=lab.fps)
         x, rec_names, rec_groups = frame_features(r, rec_fps, net=start, encoder=encoder, progress=progress)
+        if offer_vision:
+            # Every recording gets the vision columns (NaN without a video), so that all share columns.
+            x, rec_names, rec_groups, looked = with_vision(x, rec_names, rec_groups, r, rec_fps,
+                                                           uniform_frames(r.n_frames, look), progress=progress)
+            n_looked += looked.size
+            if r.video_path is None:
+                logger.info("%s: no video found; its frames train the keypoint features only", r.source.name)
         x_aug = None
         if profile is not None:
             copy = part_dropout_copy(r, profile, fps=rec_fps, seed=seed)
             if copy is not r:
                 x_aug = frame_features(copy, rec_fps, net=start, encoder=encoder, progress=False)[0]
+                if offer_vision:  # the copy changes keypoints, not pixels: the same looks
+                    x_aug = np.concatenate([x_aug, x[..., rec_groups["vision"]]], axis=-1)
         if names is None:
             names, groups = rec_names, rec_groups
         elif rec_names != names:
@@ -320,7 +345,10 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
         kept_labels.append((lab.present, lab.annotated))
         logger.info("%s: %d labeled animal-frames (%s)", f.name, int(lab.annotated.sum()),
                     ", ".join(f"{b} {int(lab.present[..., c][lab.annotated].sum())}" for c, b in enumerate(behaviors)))
+    if offer_vision and n_looked == 0:  # no video could be read: nothing to offer
+        groups = {g: v for g, v in groups.items() if g != "vision"}
     layer = fit_decision_layer(samples, behaviors, names, groups=groups, k=folds, seed=seed, progress=progress)
+    layer.look_fraction = float(look) if n_looked else 0.0
     layer.skeleton = training_skeleton([r for r, _, _ in used])
     if keep_poses:
         layer.training_poses = _training_poses(used, kept_labels, layer.skeleton, folds)
@@ -329,6 +357,10 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     seconds = time.perf_counter() - t0
     for b, v in zip(behaviors, layer.cv_f1):
         logger.info("%-20s cross-validated F1 %s", b, "n/a (no positive frame)" if not np.isfinite(v) else f"{v:.3f}")
+        if np.isfinite(v) and v == 0:
+            logger.warning("%s: no held-out %s frame was found by the models trained on the other folds (too "
+                           "few examples, or all in one recording?): its threshold is the lowest tried and its "
+                           "output is untested; label it in more recordings", b, b)
     logger.info("cross-validation: %s; trained in %.0f s", layer.cv, seconds)
     extra = {"kind": "behavior", "decision": "boosted-trees", "skeleton": list(records[0].bodyparts),
              "data_sha256": _data_hash([r for r, _, _ in used], [f for _, f, _ in used]),
@@ -340,6 +372,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
              "min_bout_s": {b: float(v) for b, v in zip(behaviors, layer.min_bout_s)},
              "smooth_s": {b: float(v) for b, v in zip(behaviors, layer.smooth_s)},
              "pooled_over_animals": {b: bool(v) for b, v in zip(behaviors, layer._pooled())},
+             "look_fraction": layer.look_fraction, "frames_looked_at": int(n_looked),
              "part_dropout": bool(profile is not None),
              "training_poses_kept": bool(keep_poses),
              "train_seconds": round(seconds, 1)}

@@ -105,8 +105,9 @@ def test_train_pretrain_evaluate_pass_their_options(monkeypatch, tmp_path, capsy
     monkeypatch.setattr(project_training, "train", fake_train)
     monkeypatch.setattr(project_training, "pretrain", fake_pretrain)
     assert main(["-q", "train", "cfg.yaml", "--labels", "lab", "--behaviors", "groom", "rear", "--steps", "7",
-                 "--seed", "3", "--name", "mine"]) == EXIT_OK
+                 "--seed", "3", "--name", "mine", "--look", "0.1"]) == EXIT_OK
     path, labels, kw = seen["train"]
+    assert kw["look"] == 0.1
     assert (path, labels) == ("cfg.yaml", "lab")
     assert kw["behaviors"] == ["groom", "rear"] and kw["steps"] == 7 and kw["seed"] == 3 and kw["name"] == "mine"
     assert kw["progress"] is False

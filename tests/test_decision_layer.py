@@ -350,3 +350,28 @@ def test_pair_labels_pool_the_animals_probabilities(layer):
     np.testing.assert_array_equal(again.decide(p, 30.0), pair.decide(p, 30.0))
     smoothed = pair.smooth(p, 30.0)
     np.testing.assert_allclose(smoothed[:, 0], smoothed[:, 1])  # both animals see the pair's probability
+
+
+def test_thresholds_reach_the_probabilities_of_rare_behaviors():
+    from dlc_lookagain.model.decision import _choose_threshold
+
+    rng = np.random.default_rng(0)
+    truth = np.zeros((3000, 1), bool)
+    truth[1000:1030] = True  # 1 % of the frames
+    # A rare behavior's probabilities stay far below 0.02 even where it happens.
+    p = np.where(truth, 0.008, 0.0005) + rng.uniform(0, 0.0003, truth.shape)
+    threshold, _, _, _, f1 = _choose_threshold([p], [truth], 30.0, (0.0,))
+    assert threshold < 0.008 and f1 == pytest.approx(1.0)
+    # No held-out positive is ever found: F1 0 everywhere; the lowest threshold, no bout filter, F1 0.
+    threshold, bout, smooth, pooled, f1 = _choose_threshold([np.zeros_like(p)], [truth], 30.0, (0.0, 0.4))
+    assert (threshold, bout, smooth, pooled, f1) == (0.001, 0.0, 0.0, False, 0.0)
+
+
+def test_leaves_shrink_for_a_behavior_with_few_positive_rows():
+    from dlc_lookagain.model.decision import DEFAULT_PARAMS, _leaf_size_for
+
+    y = np.zeros(10000, bool)
+    y[:36] = True
+    assert _leaf_size_for(DEFAULT_PARAMS, y)["min_data_in_leaf"] == 5
+    y[:3000] = True
+    assert _leaf_size_for(DEFAULT_PARAMS, y) is DEFAULT_PARAMS  # common behaviors keep the tuned leaves

@@ -117,13 +117,31 @@ def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project
     th = model.decision.thresholds
     assert th.shape == (11,) and ((th > 0) & (th < 1)).all()
     assert _digest(project) == before  # nothing the user had was touched
+    # The sample videos are there: a quarter of their frames were looked at and offered as the vision group.
+    assert manifest["look_fraction"] == 0.25 and manifest["frames_looked_at"] > 0
+    assert model.decision.look_fraction == 0.25 and "vision" in model.decision.groups
+    assert any(n.startswith("vision_") for n in model.decision.feature_names)
     # The labeled poses are kept (for a project lacking a bodypart: model/refit.py), unless asked not to.
     poses = model.decision.training_poses
     assert manifest["training_poses_kept"] is True and poses is not None and len(poses.records) == 2
     assert poses.bodyparts == list(model.decision.skeleton) and poses.records[0].keypoints.dtype == np.float32
-    second = train(project / "config.yaml", progress=False, keep_poses=False)
+    second = train(project / "config.yaml", progress=False, keep_poses=False, look=0)
     assert second != out and out.is_file() and second.is_file()  # never overwrites the first model
-    assert load_model(second)[0].decision.training_poses is None
+    keypoints_only = load_model(second)[0].decision
+    assert keypoints_only.training_poses is None
+    assert "vision" not in keypoints_only.groups and not keypoints_only.uses_vision  # look=0: no frame seen
+
+    # analyze with it looks at top_k of the frames exactly when a behavior reads vision, else at none.
+    from dlc_lookagain import analyze
+
+    uses = model.decision.uses_vision
+    assert uses == any("vision" in g for g in manifest["feature_groups"].values())
+    for top_k in (0.25, 0.0):
+        summaries = analyze(project / "config.yaml", model=out, top_k=top_k, progress=False, overwrite=True)
+        assert summaries and not any(s.error for s in summaries)
+        for s in summaries:
+            expected = 0.25 if uses and top_k else 0.0
+            assert s.looked_fraction == pytest.approx(expected, abs=0.01), (uses, top_k, s.looked_fraction)
 
 
 def test_train_neural_decision_layer_still_available(project):

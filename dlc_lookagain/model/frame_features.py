@@ -1,9 +1,12 @@
 """What the decision layer reads for every frame and animal: the fused feature vector.
 
-``x_{t,i} = [bank_{t,i} ; z_{t,i}]``: the keypoint feature bank (:mod:`dlc_lookagain.features`)
-and the pretrained motion encoder's embedding ``z`` (``(T, I, d)``, the self-supervised
-representation of the surrounding window). Columns are addressed by name, so a model trained on one
-skeleton reads another: a column it cannot compute there is NaN (missing), which the trees handle.
+``x_{t,i} = [bank_{t,i} ; z_{t,i} ; v_{t,i}]``: the keypoint feature bank
+(:mod:`dlc_lookagain.features`), the pretrained motion encoder's embedding ``z`` (``(T, I, d)``,
+the self-supervised representation of the surrounding window) and the vision features ``v`` of
+the nearest looked-at frame with the signed time to it
+(:func:`dlc_lookagain.features.appearance.vision_columns`). Columns are addressed by name, so a
+model trained on one skeleton reads another: a column it cannot compute there is NaN (missing),
+which the trees handle.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ENCODER_PREFIX", "encoder_embedding", "frame_features", "align_columns"]
+__all__ = ["ENCODER_PREFIX", "encoder_embedding", "frame_features", "with_vision", "align_columns", "decide_recording"]
 
 #: Column-name prefix of the motion-embedding features.
 ENCODER_PREFIX = "encoder_"
@@ -72,6 +75,22 @@ def frame_features(record: PoseRecord, fps: float, *, net=None, encoder: bool = 
     return x, names, groups
 
 
+def with_vision(features: np.ndarray, names: list[str], groups: dict[str, list[int]], record: PoseRecord,
+                fps: float, frames, *, progress: bool = False
+                ) -> tuple[np.ndarray, list[str], dict[str, list[int]], np.ndarray]:
+    """Append the vision group: appearance of ``frames`` (looked at), carried to every frame.
+
+    Returns the features, names and groups with the ``vision_*`` columns appended (NaN where
+    nothing was looked at), and the frames actually looked at (those the video could give).
+    """
+    from dlc_lookagain.features.appearance import vision_columns, vision_names
+
+    v, looked = vision_columns(record, frames, fps, progress=progress)
+    vnames = vision_names()
+    groups = {**groups, "vision": list(range(len(names), len(names) + len(vnames)))}
+    return np.concatenate([features, v], axis=-1), names + vnames, groups, looked
+
+
 def align_columns(features: np.ndarray, names: list[str], wanted: list[str], source: str = "") -> np.ndarray:
     """Reorder ``features`` to the columns ``wanted``; a wanted column that is absent is NaN.
 
@@ -95,9 +114,12 @@ def align_columns(features: np.ndarray, names: list[str], wanted: list[str], sou
     return out
 
 
-def decide_recording(record: PoseRecord, net, fps: float, *, progress: bool = False
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def decide_recording(record: PoseRecord, net, fps: float, *, top_k: float = 0.0, progress: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Behavior probabilities and decisions of the model's decision layer for one recording.
+
+    A layer that reads vision looks at ``top_k`` of the frames (evenly spaced, as in training) when
+    the recording has a video; otherwise, or with ``top_k = 0``, its keypoint-only setting decides.
 
     Returns
     -------
@@ -106,26 +128,39 @@ def decide_recording(record: PoseRecord, net, fps: float, *, progress: bool = Fa
         tracked.
     present : np.ndarray
         bool ``(T, I, C)``: thresholded, bouts shorter than each behavior's minimum removed.
+    looked : np.ndarray
+        int64 frames whose pixels were used.
     """
+    from dlc_lookagain.features.appearance import uniform_frames
     from dlc_lookagain.features.skeleton import place_missing_parts, rename_to_training
     from dlc_lookagain.model.refit import recalibrate_for_bodyparts
 
     layer = net.decision
+    source = record.source.name if record.source else ""
     record = rename_to_training(record, layer.skeleton, impute=False)
     matched = set(record.bodyparts) <= set(layer.skeleton)  # else fewer than 2 parts matched: used as they are
     lacking = [b for b in layer.skeleton if b not in record.bodyparts] if matched else []
     poses = layer.training_poses
     if lacking and poses is not None and set(layer.skeleton) <= set(poses.bodyparts):
         # Thresholds chosen for placed parts (model/refit.py: ethome without its tail -0.111 -> -0.014 F1).
-        layer = recalibrate_for_bodyparts(layer, poses, list(record.bodyparts),
-                                          source=record.source.name if record.source else "", progress=progress)
+        # The refit reads keypoints only: the training poses carry no pixels.
+        layer = recalibrate_for_bodyparts(layer, poses, list(record.bodyparts), source=source, progress=progress)
     if lacking:
         record = place_missing_parts(record, layer.skeleton)
+    look = layer.uses_vision and top_k > 0 and record.video_path is not None
+    if layer.uses_vision and not look:
+        layer = layer.for_keypoints_only()
     wanted = layer.feature_names
     encoder = any("encoder" in groups for groups in layer.chosen_groups)
-    x, names, _ = frame_features(record, fps, net=net, encoder=encoder, progress=progress)
-    x = align_columns(x, names, wanted, record.source.name if record.source else "")
+    x, names, groups = frame_features(record, fps, net=net, encoder=encoder, progress=progress)
+    looked = np.zeros(0, np.int64)
+    if "vision" in layer.groups:  # without a look the columns stay NaN (missing), as in training
+        frames = uniform_frames(record.n_frames, top_k) if look else []
+        x, names, groups, looked = with_vision(x, names, groups, record, fps, frames, progress=progress)
+        if looked.size == 0:
+            layer = layer.for_keypoints_only()
+    x = align_columns(x, names, wanted, source)
     proba = layer.smooth(layer.predict_proba(x), fps)
     present = layer.decide(proba, fps, smoothed=True)
     present &= ~np.isnan(proba)
-    return proba, present
+    return proba, present, looked

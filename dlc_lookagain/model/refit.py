@@ -143,7 +143,8 @@ def recalibrate_for_bodyparts(layer, poses: TrainingPoses, bodyparts: list[str],
     Returns
     -------
     DecisionLayer
-        Bank features only (the motion encoder reads the training skeleton); cached per bodypart
+        Bank features only (the motion encoder reads the training skeleton, and the training poses
+        carry no pixels: a behavior that read vision decides from keypoints here); cached per bodypart
         set, so a batch fits once. Its ``cv_f1`` is what to expect on this skeleton.
     """
     from dlc_lookagain.features.bank import feature_bank

@@ -1,9 +1,8 @@
-"""Tests of benchmarks/appearance.py: crop geometry, HOG, propagation, frame sampling, determinism."""
+"""Tests of dlc_lookagain.features.appearance: crop geometry, HOG, propagation, frame sampling, determinism."""
 
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import cv2
@@ -12,10 +11,7 @@ import pytest
 
 from dlc_lookagain.io.record import PoseRecord
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-import appearance  # noqa: E402
+from dlc_lookagain.features import appearance
 
 PARTS = ["nose", "left_ear", "right_ear", "neck", "body_center", "tail_base", "tail_tip"]
 # Positions along the body axis in body lengths from the nose (tail_tip beyond the tail base).
@@ -76,7 +72,7 @@ def test_crop_geometry_scales_with_body_length_and_points_along_the_body():
     np.testing.assert_allclose(head_c[0, 0], nose - cfg.head_back * 40 * np.array(expected), atol=1e-4)
 
 
-def _scene(rec: PoseRecord, t: int, scale: float = 1.0, h: int = 240, w: int = 320) -> np.ndarray:
+def _scene(rec: PoseRecord, t: int, scale: float = 1.0, h: int = 240, w: int = 320, paw=True) -> np.ndarray:
     """A dark "animal" (line along its keypoints) with a pink paw at the nose, on a light floor."""
     img = np.full((h, w, 3), 200, np.uint8)
     for i in range(rec.keypoints.shape[1]):
@@ -84,7 +80,8 @@ def _scene(rec: PoseRecord, t: int, scale: float = 1.0, h: int = 240, w: int = 3
         nose, tail = kp[0], kp[PARTS.index("tail_base")]
         cv2.line(img, tuple(np.round(nose).astype(int)), tuple(np.round(tail).astype(int)), (50, 50, 50),
                  max(1, int(8 * scale)))
-        cv2.circle(img, tuple(np.round(nose).astype(int)), max(1, int(2 * scale)), (230, 150, 160), -1)
+        if paw is True or (paw is not False and paw[i]):
+            cv2.circle(img, tuple(np.round(nose).astype(int)), max(1, int(2 * scale)), (230, 150, 160), -1)
     return img
 
 
@@ -167,3 +164,132 @@ def test_extract_decodes_only_the_selected_frames_and_matches_all_frames(tmp_pat
     np.testing.assert_array_equal(some, appearance.extract(rec, [1, 4, 10], video=path))
     with pytest.raises(ValueError):
         appearance.extract(rec, [4, 1], video=path)
+
+
+def test_crop_parts_are_found_by_name_in_other_skeletons():
+    dlc = ["snout", "leftear", "rightear", "shoulder", "spine1", "tailbase", "tailend"]
+    assert appearance.crop_parts(dlc) == {"nose": "snout", "neck": "shoulder", "center": "spine1",
+                                          "tail": "tailbase"}
+    bd = ["Nose", "Left Ear", "Right Ear", "Tail", "Tail Tip"]
+    assert appearance.crop_parts(bd) == {"nose": "Nose", "neck": None, "center": None, "tail": "Tail"}
+    assert appearance.crop_parts(["a", "b"]) == {"nose": None, "neck": None, "center": None, "tail": None}
+    with pytest.raises(ValueError, match="not one of"):
+        appearance.crop_parts(dlc, appearance.AppearanceConfig(nose="beak"))
+
+
+def test_crop_geometry_without_neck_center_or_tail_follows_the_body():
+    rec = _record([[[200.0, 120.0]]], [[0.4]], length=60.0)
+    keep = [PARTS.index(p) for p in ("nose", "left_ear", "right_ear")]
+    import dataclasses
+
+    head_only = dataclasses.replace(rec, keypoints=rec.keypoints[:, :, keep], confidence=rec.confidence[:, :, keep],
+                                    bodyparts=["nose", "left_ear", "right_ear"])
+    body_c, head_c, body_dir, head_dir, sides = appearance.crop_geometry(head_only)
+    assert np.isfinite(body_c).all() and np.isfinite(sides).all() and (sides > 0).all()
+    np.testing.assert_allclose(body_dir[0, 0], [math.cos(0.4), math.sin(0.4)], atol=1e-6)
+
+
+def _write_video(path: Path, frames) -> bool:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
+    if not writer.isOpened():
+        return False
+    for img in frames:
+        writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return True
+
+
+def test_vision_columns_carry_the_looked_frames_with_the_signed_time(tmp_path):
+    n = 20
+    noses = np.stack([100 + 3 * np.arange(n), np.full(n, 110.0)], -1)[:, None]
+    rec = _record(noses, np.linspace(0, 1, n)[:, None], 50.0)
+    path = tmp_path / "clip.avi"
+    if not _write_video(path, [_scene(rec, t) for t in range(n)]):
+        pytest.skip("no MJPG writer in this OpenCV build")
+    import dataclasses
+
+    rec = dataclasses.replace(rec, video_path=path)
+    rec.keypoints[7:, 0] = np.nan  # lost from frame 7 on (a trailing gap is never filled): no crop there
+    cols, looked = appearance.vision_columns(rec, [2, 8, 14], fps=10.0)
+    np.testing.assert_array_equal(looked, [2, 8, 14])
+    assert cols.shape == (n, 1, len(appearance.vision_names()))
+    rows = appearance.extract(rec, [2, 8, 14])
+    np.testing.assert_array_equal(cols[3, 0, :-2], rows[0, 0, :-1])  # frame 3 carries frame 2
+    assert cols[3, 0, -1] == pytest.approx(0.1) and cols[1, 0, -1] == pytest.approx(-0.1)
+    assert cols[9, 0, -2] == 1.0 and np.isnan(cols[9, 0, 0])  # carries the crop-less frame 8: flagged
+    assert cols[3, 0, -2] == 0.0
+    # Nothing looked at (no frame, or no video): every column missing, nothing decoded.
+    empty, none = appearance.vision_columns(rec, [], fps=10.0)
+    assert np.isnan(empty).all() and none.size == 0
+    blind, none = appearance.vision_columns(dataclasses.replace(rec, video_path=None), [2, 8], fps=10.0)
+    assert np.isnan(blind).all() and none.size == 0
+
+
+def _paw_recording(tmp_path: Path, seed: int, n: int = 480):
+    """One animal wandering; in random bouts a pink paw shows at its nose (pixels only, no keypoint cue)."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    heading = np.cumsum(rng.normal(0, 0.08, n))
+    step = np.stack([np.cos(heading), np.sin(heading)], -1) * 1.5
+    noses = np.clip(160 + np.cumsum(step, 0) + rng.normal(0, 0.3, (n, 2)), [70, 70], [250, 170])
+    paw = np.zeros(n, bool)
+    t = 0
+    while t < n:
+        length = int(rng.integers(20, 60))
+        paw[t:t + length] = rng.random() < 0.35
+        t += length
+    rec = _record(noses[:, None], heading[:, None], 50.0)
+    rec.keypoints[...] += rng.normal(0, 0.5, rec.keypoints.shape)
+    path = tmp_path / f"paw{seed}.avi"
+    if not _write_video(path, [_scene(rec, t, paw=[paw[t]]) for t in range(n)]):
+        pytest.skip("no MJPG writer in this OpenCV build")
+    rec = dataclasses.replace(rec, video_path=path, source=Path(f"paw{seed}.h5"))
+    return rec, paw
+
+
+def test_decision_layer_reads_vision_where_it_pays_and_decides_without_it_where_nothing_is_looked_at(tmp_path):
+    import dataclasses
+    from types import SimpleNamespace
+
+    from dlc_lookagain.features import feature_bank
+    from dlc_lookagain.features.skeleton import training_skeleton
+    from dlc_lookagain.model.decision import DecisionLayer, LabeledFeatures, fit_decision_layer
+    from dlc_lookagain.model.frame_features import decide_recording
+
+    recs = [_paw_recording(tmp_path, seed) for seed in range(3)]
+    samples, names = [], None
+    for rec, paw in recs:
+        bank, names = feature_bank(rec)
+        vision, looked = appearance.vision_columns(rec, appearance.uniform_frames(rec.n_frames, 0.25), 30.0)
+        assert looked.size == rec.n_frames // 4
+        present = np.stack([paw[:, None], np.ones_like(paw)[:, None]], -1)
+        samples.append(LabeledFeatures(np.concatenate([bank, vision], -1), present,
+                                       np.ones((rec.n_frames, 1), bool), 30.0, rec.source.name))
+    vnames = appearance.vision_names()
+    groups = {"bank": list(range(len(names))), "vision": list(range(len(names), len(names) + len(vnames)))}
+    layer = fit_decision_layer(samples, ["paw", "always"], names + vnames, groups=groups, k=3, rounds=40, threads=1)
+    layer.skeleton = training_skeleton([r for r, _ in recs])
+    layer.look_fraction = 0.25
+    assert layer.chosen_groups[0] == ["bank", "vision"] and layer.uses_vision
+    assert layer.cv_f1[0] > 0.8, layer.cv_f1_by_group
+    blind = layer.without_vision
+    assert blind is not None and blind.chosen_groups[0] == ["bank"]
+    assert blind.cv_f1[0] < layer.cv_f1[0] - 0.2  # the keypoints cannot tell a paw: why vision is there
+    again = DecisionLayer.from_dict(layer.to_dict())
+    assert again.without_vision is not None and again.look_fraction == 0.25
+    assert again.without_vision.chosen_groups == blind.chosen_groups
+
+    rec, paw = _paw_recording(tmp_path, 7)
+    net = SimpleNamespace(decision=again)
+    _, present, looked = decide_recording(rec, net, 30.0, top_k=0.25)
+    assert looked.size == rec.n_frames // 4
+    f1 = 2 * (present[:, 0, 0] & paw).sum() / (present[:, 0, 0].sum() + paw.sum())
+    assert f1 > 0.8
+    # No video, or top_k 0: the keypoint-only setting decides, and nothing is decoded.
+    for blind_rec, k in ((dataclasses.replace(rec, video_path=None), 0.25), (rec, 0.0)):
+        _, present_kp, looked_kp = decide_recording(blind_rec, net, 30.0, top_k=k)
+        assert looked_kp.size == 0
+        bank, _ = feature_bank(rec)
+        x = np.concatenate([bank, np.full(bank.shape[:2] + (len(vnames),), np.nan, np.float32)], -1)
+        np.testing.assert_array_equal(present_kp, blind.decide(blind.predict_proba(x), 30.0))
