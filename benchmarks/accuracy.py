@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         protocol = ("Protocol: train on the `train` split, score on `test` (same distribution, other seeds) "
                     "and `test_shifted` (other arena, floor, lighting, animal size, resolution, 3 animals). "
                     "Keypoints only = `baselines.keypoint_features` + `baselines.SimbaForest`; uniform + "
-                    "appearance = the same plus model-free appearance features (`benchmarks/appearance.py`: "
+                    "appearance = the same plus model-free appearance features (`dlc_lookagain/features/appearance.py`: "
                     "rotated body and head crops, HOG and intensity/chroma statistics) of every 1/k-th "
                     "frame, "
                     "copied to the frames nearest to it with the signed distance. LookAgain rows: the model "

@@ -366,12 +366,3 @@ def test_thresholds_reach_the_probabilities_of_rare_behaviors():
     threshold, bout, smooth, pooled, f1 = _choose_threshold([np.zeros_like(p)], [truth], 30.0, (0.0, 0.4))
     assert (threshold, bout, smooth, pooled, f1) == (0.001, 0.0, 0.0, False, 0.0)
 
-
-def test_leaves_shrink_for_a_behavior_with_few_positive_rows():
-    from dlc_lookagain.model.decision import DEFAULT_PARAMS, _leaf_size_for
-
-    y = np.zeros(10000, bool)
-    y[:36] = True
-    assert _leaf_size_for(DEFAULT_PARAMS, y)["min_data_in_leaf"] == 5
-    y[:3000] = True
-    assert _leaf_size_for(DEFAULT_PARAMS, y) is DEFAULT_PARAMS  # common behaviors keep the tuned leaves

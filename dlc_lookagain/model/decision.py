@@ -183,16 +183,7 @@ def _train(dataset, y: np.ndarray, params: dict, rounds: int):
     if y.all() or not y.any():
         return float(y.mean()) if y.size else 0.0
     dataset.set_label(y.astype(np.float32))
-    return lgb.train(_leaf_size_for(params, y), dataset, num_boost_round=rounds)
-
-
-def _leaf_size_for(params: dict, y: np.ndarray) -> dict:
-    """``params`` with ``min_data_in_leaf`` at most a tenth of the rarer class (at least 5): a behavior
-    with 36 positive rows cannot be split off by leaves of 40 rows (its trees stay constant)."""
-    rare = int(min(y.sum(), y.size - y.sum()))
-    leaf = int(params.get("min_data_in_leaf", 20))
-    small = max(5, rare // 10)
-    return {**params, "min_data_in_leaf": small} if small < leaf else params
+    return lgb.train(params, dataset, num_boost_round=rounds)
 
 
 def _binned(x: np.ndarray, params: dict):
@@ -204,9 +195,7 @@ def _binned(x: np.ndarray, params: dict):
 
 
 def _dataset_params(params: dict) -> dict:
-    # No pre-filter: leaves are sized per behavior (_leaf_size_for), after the bins are built.
-    return {"max_bin": params.get("max_bin", 255), "verbose": -1, "seed": params.get("seed", 0),
-            "feature_pre_filter": False}
+    return {"max_bin": params.get("max_bin", 255), "verbose": -1, "seed": params.get("seed", 0)}
 
 
 def _predict(model, x: np.ndarray, threads: int = 1) -> np.ndarray:
