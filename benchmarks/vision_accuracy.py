@@ -45,11 +45,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baselines  # noqa: E402
 from accuracy import BEHAVIORS, VISION, _stack, ensure_split, load_split, split_config  # noqa: E402
-from keypoint_accuracy import _pm  # noqa: E402
+from keypoint_accuracy import _pm, per_behavior  # noqa: E402
 
 from dlc_lookagain.features import feature_bank  # noqa: E402
 from dlc_lookagain.features.appearance import (  # noqa: E402
-    AppearanceConfig, propagate, uniform_frames, vision_columns, vision_names)
+    AppearanceConfig, carry_looks, uniform_frames, vision_columns, vision_names)
 from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer  # noqa: E402
 
 logger = logging.getLogger("benchmarks.vision_accuracy")
@@ -74,9 +74,7 @@ def carried(r, fraction: float) -> np.ndarray:
     if fraction == 0:
         return np.full(r.app.shape[:2] + (r.app.shape[2] + 1,), np.nan, np.float32)
     sel = uniform_frames(r.n_frames, fraction)
-    out = propagate(sel, r.app[sel], r.n_frames, fps=r.record.fps)
-    out[..., -2] = np.isnan(out[..., :-2]).any(-1).astype(np.float32)
-    return out
+    return carry_looks(sel, r.app[sel], r.n_frames, r.record.fps)
 
 
 def forest_features(r, fraction: float) -> np.ndarray:
@@ -199,16 +197,6 @@ def table(results: dict[int, dict], fractions) -> list[str]:
         lines.append(f"- {split}: {np.mean([c['ms_per_frame'] for c in costs]):.1f} ms per looked-at frame "
                      f"({costs[0]['animals']} animals, {np.mean([c['ms_per_animal'] for c in costs]):.1f} ms per "
                      f"animal; {costs[0]['frames']} of {costs[0]['video_frames']} frames)")
-    return lines
-
-
-def per_behavior(results: dict[int, dict]) -> list[str]:
-    methods = [m for m in next(iter(results.values())) if m != "cost"]
-    lines = ["| split | method | " + " | ".join(BEHAVIORS) + " |", "|---|---|" + "---|" * len(BEHAVIORS)]
-    for split in TEST_SPLITS:
-        for m in methods:
-            vals = [np.nanmean([results[s][m][split]["f1"][b] for s in results]) for b in BEHAVIORS]
-            lines.append(f"| {split} | {m} | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
     return lines
 
 

@@ -52,7 +52,7 @@ from dlc_lookagain.io.video import VideoReader
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AppearanceConfig", "FEATURE_VERSION", "VISION_PREFIX", "crop_parts", "crop_geometry", "extract",
+__all__ = ["AppearanceConfig", "FEATURE_VERSION", "VISION_PREFIX", "carry_looks", "crop_parts", "crop_geometry", "extract",
            "feature_names", "frame_features", "propagate", "rotated_crop", "uniform_frames", "vision_columns",
            "vision_names"]
 
@@ -564,7 +564,13 @@ def vision_columns(
     frames, feats = frames[decoded], feats[decoded]
     if frames.size == 0:
         return out, frames
-    carried = propagate(frames, feats, t, fps=fps)
-    # The last appearance column flags "no crop": 1 where the looked-at frame had no keypoints.
+    return carry_looks(frames, feats, t, fps), frames
+
+
+def carry_looks(frames: np.ndarray, feats: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+    """:func:`propagate` of looked-at frames' :func:`extract` rows, with the ``missing`` column (the
+    last appearance column) set to 1 where the looked-at frame had no keypoints to crop on: the
+    ``vision_*`` columns, ``(T, I, len(vision_names()))``."""
+    carried = propagate(frames, feats, n_frames, fps=fps)
     carried[..., -2] = np.isnan(carried[..., :-2]).any(-1).astype(np.float32)
-    return carried, frames
+    return carried
