@@ -94,7 +94,7 @@ def _trained(fold: rl.Fold, augment: bool = False):
 
 
 def _decide(layer, rec, fps: float) -> rl.Prediction:
-    proba, present, _ = decide_recording(rec, SimpleNamespace(decision=layer), fps)
+    proba, present, _, _ = decide_recording(rec, SimpleNamespace(decision=layer), fps)
     return rl.Prediction(np.nan_to_num(proba, nan=0.0), present)
 
 

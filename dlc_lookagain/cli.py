@@ -207,9 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=_positive_int, default=5,
                    help="cross-validation folds (recordings held out whole when there are several; default 5)")
     p.add_argument("--look", type=_fraction, default=0.25, metavar="FRACTION",
-                   help="fraction of each labeled video's frames looked at (evenly spaced, as analyze --top-k "
-                        "does; default 0.25): body and head crops of each animal, used per behavior only where "
-                        "they raise the cross-validated F1; 0 = keypoints only")
+                   help="fraction of each labeled video's frames looked at (as analyze --top-k does; default "
+                        "0.25): body and head crops of each animal, used per behavior only where they raise the "
+                        "cross-validated F1; 0 = keypoints only")
+    p.add_argument("--look-policy", choices=("uniform", "gate"), default="uniform",
+                   help="which frames: 'uniform' (default) evenly spaced; 'gate' spends each video's budget where "
+                        "keypoints leave a behavior most in doubt (not better yet in our benchmarks). analyze "
+                        "chooses them the same way")
 
     p = command("pretrain", help="adapt the motion encoder to your videos (no labels needed)",
                        description="Self-supervised pretraining on your project's poses (and a few video "
@@ -310,7 +314,8 @@ def _run(args) -> int:
         path = train(args.path, args.labels, videos=args.videos, behaviors=args.behaviors, model=args.model,
                      name=args.name, steps=args.steps, seed=args.seed, progress=progress, fps=args.fps,
                      decision=args.decision, encoder=args.encoder, folds=args.folds,
-                     part_dropout=args.part_dropout, keep_poses=args.keep_poses, look=args.look)
+                     part_dropout=args.part_dropout, keep_poses=args.keep_poses, look=args.look,
+                     look_policy=args.look_policy)
         sys.stdout.write(f"model saved: {path}\n")
         return EXIT_OK
     if args.command == "pretrain":

@@ -185,7 +185,8 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
     from dlc_lookagain.io.record import resolve_fps
     from dlc_lookagain.model.vision import FeatureCache
     from dlc_lookagain.pipeline import check_top_k, predict_recording, read_inputs, resolve_model
-    from dlc_lookagain.project_training import find_label_file, project_folder
+    from dlc_lookagain.model_store import project_folder
+    from dlc_lookagain.project_training import find_label_file
 
     top_k = check_top_k(top_k)
     records = read_inputs(config_path, videos, progress=progress)

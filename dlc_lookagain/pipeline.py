@@ -238,7 +238,7 @@ def read_inputs(path: str | Path, videos=None, *, progress: bool = True, **where
 
 
 def _project_model_dir(path: Path) -> Path:
-    from dlc_lookagain.project_training import project_folder
+    from dlc_lookagain.model_store import project_folder
 
     return project_folder(path) / "lookagain" / "models"
 
@@ -279,7 +279,7 @@ def resolve_model(path: str | Path, model=None):
 
 def _find_model(path: str | Path, model=None):
     from dlc_lookagain.model.lookagain import LookAgainModel, load_model
-    from dlc_lookagain.project_training import bundled_model_path, load_default_model
+    from dlc_lookagain.model_store import bundled_model_path, load_default_model
 
     if isinstance(model, LookAgainModel):
         return model, {"kind": "given"}
@@ -323,8 +323,8 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
 
     A model with a decision layer (every model ``train`` makes) decides from the fused keypoint
     features and, where its training chose the vision group for a behavior and the recording has a
-    video, from the appearance of ``top_k`` of the frames, evenly spaced
-    (:func:`dlc_lookagain.model.frame_features.decide_recording`). ``fps`` overrides the
+    video, from the appearance of ``top_k`` of the frames, chosen as in its training (a gate, or
+    evenly spaced: :func:`dlc_lookagain.model.frame_features.decide_recording`). ``fps`` overrides the
     recording's frame rate (see :func:`dlc_lookagain.io.record.resolve_fps`).
 
     With the bundled model, a recording unlike its training data (other skeleton, body shape or
@@ -363,9 +363,13 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
                            "from keypoints only, with their thresholds for that", rec.source.name,
                            "no video" if rec.video_path is None else "top_k is 0",
                            ", ".join(b for b, g in zip(layer.behaviors, layer.chosen_groups) if "vision" in g))
-        p, present, looked = decide_recording(rec, net, fps, top_k=top_k,
-                                              progress=progress and (rec.n_frames > 20000 or top_k > 0))
-        used = layer if looked.size or not layer.uses_vision else layer.for_keypoints_only()
+        elif layer.uses_vision and layer.look_fraction > 0 and abs(top_k - layer.look_fraction) > 1e-6:
+            logger.warning("%s: this model was trained looking at %.0f%% of the frames and is asked to look at "
+                           "%.0f%%: its vision features then lie %s from a look than in training (best: --top-k "
+                           "%g, or train with --look %g)", rec.source.name, 100 * layer.look_fraction, 100 * top_k,
+                           "further" if top_k < layer.look_fraction else "nearer", layer.look_fraction, top_k)
+        p, present, looked, used = decide_recording(rec, net, fps, top_k=top_k,
+                                                    progress=progress and (rec.n_frames > 20000 or top_k > 0))
         mask = np.zeros(rec.n_frames, bool)
         mask[looked] = True
         prediction = BehaviorPrediction(behaviors=list(layer.behaviors), probabilities=p,
@@ -978,7 +982,7 @@ def analyze(
         shuffle=shuffle, filtered=filtered, track_method=track_method,
     )
     from dlc_lookagain.model.lookagain import LookAgainModel, use_vision_encoder, vision_encoder_spec
-    from dlc_lookagain.project_training import project_folder
+    from dlc_lookagain.model_store import project_folder
 
     from dlc_lookagain.io.paths import absolute_path
 

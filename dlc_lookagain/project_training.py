@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,40 +21,16 @@ import torch
 from dlc_lookagain.errors import PoseFormatError
 from dlc_lookagain.io.labels import read_labels
 from dlc_lookagain.io.record import PoseRecord
+from dlc_lookagain.model_store import (  # noqa: F401  (re-exported: public API of this module)
+    BUNDLED_MODEL_NAME, bundled_model_path, load_default_model, project_folder)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["pretrain", "train", "bundled_model_path", "load_default_model", "find_label_file",
            "project_folder"]
 
-BUNDLED_MODEL_NAME = "lookagain-generated.pt"
 LABEL_SUFFIXES = ("_labels.csv", "_labels.tsv", "_behaviors_labels.csv", ".boris.csv", ".boris.tsv", "_boris.csv",
                   "_boris.tsv", "_bouts.csv")
-
-
-def bundled_model_path() -> Path:
-    """Path of the weights shipped inside the package."""
-    return Path(str(resources.files("dlc_lookagain.model").joinpath("weights", BUNDLED_MODEL_NAME)))
-
-
-def load_default_model():
-    """The bundled model ``(model, manifest)``; a clear error if the package lacks its weights."""
-    from dlc_lookagain.model.lookagain import load_model
-
-    path = bundled_model_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: the bundled LookAgain weights are missing from this installation; reinstall "
-            "dlc_lookagain or pass model=<path to a .pt model>")
-    return load_model(path)
-
-
-def project_folder(path: str | Path) -> Path:
-    """Where models and caches go: the DLC project folder, or the folder of a single pose file."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        return path
-    return path.parent
 
 
 def _records(config_path, videos=None, progress: bool = True) -> list[PoseRecord]:
@@ -223,7 +198,7 @@ def pretrain(config_path, *, videos=None, model=None, name: str = "pretrained", 
 
 def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, name: str = "behavior",
           fps: float | None = None, decision: str = "boosted", encoder: bool = False, folds: int = 5,
-          look: float = 0.25, part_dropout: bool = False, keep_poses: bool = True,
+          look: float = 0.25, look_policy: str = "uniform", part_dropout: bool = False, keep_poses: bool = True,
           seed: int = 0, progress: bool = True, steps: int = 1200, gate_steps: int = 400,
           finetune_steps: int = 300, holdout: float = 0.25) -> Path:
     """Train the behavior classifier on a lab's own annotations.
@@ -264,12 +239,18 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
         Cross-validation folds: recordings held out whole when there are several (up to ``folds``
         groups), else contiguous time blocks of the one recording.
     look : float
-        Fraction of each labeled recording's frames looked at, evenly spaced (as ``analyze`` does
-        at ``top_k``; default 0.25, its default): the rotated body and head crops of each animal
+        Fraction of each labeled recording's frames looked at (as ``analyze`` does at ``top_k``;
+        default 0.25, its default): the rotated body and head crops of each animal
         (:mod:`dlc_lookagain.features.appearance`), carried to the nearby frames with the time to
         them. A behavior reads them only where they raise its cross-validated F1 by more than
         0.01; then ``analyze`` looks at ``top_k`` of the frames of recordings with a video (and
         decides from keypoints only, with thresholds chosen for that, without one). 0: keypoints only.
+    look_policy : {"uniform", "gate"}
+        Which frames (:mod:`dlc_lookagain.model.look_schedule`): ``"uniform"`` (default), evenly
+        spaced; ``"gate"`` spends each recording's budget where the keypoint-only decisions are
+        closest to their thresholds (chosen here from out-of-fold probabilities). ``analyze``
+        chooses its frames the same way. Measured, the gate has not beaten evenly spaced frames
+        yet (docs/benchmarks.md).
     part_dropout : bool
         Also train on a copy of each recording in which, block by block, one bodypart is replaced
         by the guess a project lacking it would get
@@ -297,11 +278,13 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     from dlc_lookagain.io.record import resolve_fps
     from dlc_lookagain.features.skeleton import part_dropout_copy, training_skeleton
     from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer
-    from dlc_lookagain.features.appearance import uniform_frames
-    from dlc_lookagain.model.frame_features import align_columns, frame_features, with_vision
+    from dlc_lookagain.model.frame_features import align_columns, frame_features
+    from dlc_lookagain.model.look_schedule import POLICIES
 
     if not 0.0 <= float(look) <= 1.0:
         raise ValueError(f"look must be a fraction of frames within [0, 1], got {look}")
+    if look_policy not in POLICIES:
+        raise ValueError(f"look_policy must be one of {', '.join(POLICIES)}, got {look_policy!r}")
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
@@ -311,7 +294,6 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     pairs = _labeled_pairs(config_path, records, labels)
     behaviors = _behaviors_of(pairs, behaviors, fps)
     samples, names, groups, used, kept_labels = [], None, None, [], []
-    n_looked = 0
     offer_vision = look > 0 and any(r.video_path is not None for r, _ in pairs)
     if look > 0 and not offer_vision:
         logger.info("no labeled recording has a video: keypoint features only")
@@ -320,20 +302,11 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
         lab = read_labels(f, n_frames=r.n_frames, fps=fps or r.fps, individuals=r.individuals, behaviors=behaviors)
         rec_fps = resolve_fps(r, fps, label_fps=lab.fps)
         x, rec_names, rec_groups = frame_features(r, rec_fps, net=start, encoder=encoder, progress=progress)
-        if offer_vision:
-            # Every recording gets the vision columns (NaN without a video), so that all share columns.
-            x, rec_names, rec_groups, looked = with_vision(x, rec_names, rec_groups, r, rec_fps,
-                                                           uniform_frames(r.n_frames, look), progress=progress)
-            n_looked += looked.size
-            if r.video_path is None:
-                logger.info("%s: no video found; its frames train the keypoint features only", r.source.name)
         x_aug = None
         if profile is not None:
             copy = part_dropout_copy(r, profile, fps=rec_fps, seed=seed)
             if copy is not r:
                 x_aug = frame_features(copy, rec_fps, net=start, encoder=encoder, progress=False)[0]
-                if offer_vision:  # the copy changes keypoints, not pixels: the same looks
-                    x_aug = np.concatenate([x_aug, x[..., rec_groups["vision"]]], axis=-1)
         if names is None:
             names, groups = rec_names, rec_groups
         elif rec_names != names:
@@ -345,9 +318,13 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
         kept_labels.append((lab.present, lab.annotated))
         logger.info("%s: %d labeled animal-frames (%s)", f.name, int(lab.annotated.sum()),
                     ", ".join(f"{b} {int(lab.present[..., c][lab.annotated].sum())}" for c, b in enumerate(behaviors)))
-    if offer_vision and n_looked == 0:  # no video could be read: nothing to offer
-        groups = {g: v for g, v in groups.items() if g != "vision"}
-    layer = fit_decision_layer(samples, behaviors, names, groups=groups, k=folds, seed=seed, progress=progress)
+    fit = dict(k=folds, seed=seed, progress=progress, cache={})
+    n_looked = 0
+    if offer_vision:
+        looks = _training_looks(samples, [r for r, _, _ in used], behaviors, names, groups, look, look_policy, fit)
+        names, groups, n_looked = _append_vision(samples, [r for r, _, _ in used], names, groups, looks, progress)
+    layer = fit_decision_layer(samples, behaviors, names, groups=groups, **fit)
+    layer.look_policy = look_policy
     layer.look_fraction = float(look) if n_looked else 0.0
     layer.skeleton = training_skeleton([r for r, _, _ in used])
     if keep_poses:
@@ -372,11 +349,54 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
              "min_bout_s": {b: float(v) for b, v in zip(behaviors, layer.min_bout_s)},
              "smooth_s": {b: float(v) for b, v in zip(behaviors, layer.smooth_s)},
              "pooled_over_animals": {b: bool(v) for b, v in zip(behaviors, layer._pooled())},
-             "look_fraction": layer.look_fraction, "frames_looked_at": int(n_looked),
+             "look_fraction": layer.look_fraction, "look_policy": layer.look_policy,
+             "frames_looked_at": int(n_looked),
              "part_dropout": bool(profile is not None),
              "training_poses_kept": bool(keep_poses),
              "train_seconds": round(seconds, 1)}
     return _save(start, folder, name, extra)
+
+
+def _training_looks(samples, records, behaviors, names, groups, look, policy, fit) -> list[np.ndarray]:
+    """The frames of each labeled recording to look at, chosen as ``analyze`` will choose them.
+
+    ``"gate"``: from the out-of-fold probabilities of the keypoint-only layer (fitted here; its
+    cross-validation is reused by the full fit through ``fit["cache"]``), i.e. what the gate sees
+    on a recording its models were not trained on.
+    """
+    from dlc_lookagain.features.appearance import uniform_frames
+    from dlc_lookagain.model.decision import fit_decision_layer
+    from dlc_lookagain.model.look_schedule import frames_for_layer
+
+    if policy == "uniform":
+        return [uniform_frames(r.n_frames, look) for r in records]
+    logger.info("keypoint-only cross-validation, to choose the frames to look at (%.0f%% of each video)", 100 * look)
+    keypoints_only = fit_decision_layer(samples, behaviors, names, groups=groups, **fit)
+    return [frames_for_layer(policy, keypoints_only, oof, look, s.fps)
+            for s, oof in zip(samples, keypoints_only.oof_proba)]
+
+
+def _append_vision(samples, records, names, groups, looks, progress):
+    """Append the vision columns of ``looks`` to every sample (NaN for recordings without a video,
+    so that all share columns); returns names, groups and the number of frames looked at. Without
+    a single readable video the vision group is not offered."""
+    from dlc_lookagain.model.frame_features import with_vision
+
+    n_looked = 0
+    out_names, out_groups = names, groups
+    for s, r, frames in zip(samples, records, looks):
+        base = s.features.shape[-1]
+        x, out_names, out_groups, looked = with_vision(s.features, names, groups, r, s.fps, frames,
+                                                       progress=progress)
+        s.features = x
+        if s.augmented is not None:  # the copy changes keypoints, not pixels: the same looks
+            s.augmented = np.concatenate([s.augmented, x[..., base:]], axis=-1)
+        n_looked += looked.size
+        if r.video_path is None:
+            logger.info("%s: no video found; its frames train the keypoint features only", r.source.name)
+    if n_looked == 0:  # no video could be read: the (all-NaN) columns stay, but are never offered
+        return out_names, {g: v for g, v in out_groups.items() if g != "vision"}, 0
+    return out_names, out_groups, n_looked
 
 
 def _training_poses(used, labels, skeleton, folds):

@@ -189,6 +189,35 @@ def test_crop_geometry_without_neck_center_or_tail_follows_the_body():
     np.testing.assert_allclose(body_dir[0, 0], [math.cos(0.4), math.sin(0.4)], atol=1e-6)
 
 
+def test_crops_are_held_where_only_one_or_two_keypoints_are_left():
+    """An animal in the nest or under another keeps 1-2 keypoints: the crops of its last fully
+    tracked frame are kept, moved with the keypoints still seen (the video shows what the pose lost)."""
+    import dataclasses
+
+    t = 600
+    nose = np.stack([np.linspace(100, 160, t), np.full(t, 120.0)], -1)[:, None]  # drifts 0.1 px per frame
+    rec = _record(nose, np.full((t, 1), 0.2), length=60.0)
+    kp = rec.keypoints.copy()
+    lost = slice(100, 400)  # 10 s with only the nose and the tail tip (far longer than gap filling)
+    keep = [PARTS.index("nose"), PARTS.index("tail_tip")]
+    drop = [k for k in range(len(PARTS)) if k not in keep]
+    kp[lost, :, drop] = np.nan
+    kp[450:, :, :] = np.nan  # then gone entirely for 5 s: held from frame 449 for up to max_hold_s
+    partial = dataclasses.replace(rec, keypoints=kp)
+    full = appearance.crop_geometry(rec)
+    held = appearance.crop_geometry(partial)
+    off = appearance.crop_geometry(partial, appearance.AppearanceConfig(max_hold_s=0.0))
+    assert np.isnan(off[0][200]).all() and np.isnan(off[0][500]).all()  # what the keypoints alone give
+    # Moved with the two keypoints still seen: on the animal, not where it was 10 s ago.
+    np.testing.assert_allclose(held[0][lost], full[0][lost], atol=1e-3)
+    np.testing.assert_allclose(held[1][lost], full[1][lost], atol=1e-3)
+    np.testing.assert_allclose(held[2][lost], full[2][lost], atol=1e-6)
+    # Nothing seen: the last crop stays where it was, for max_hold_s (10 s) and no longer.
+    np.testing.assert_allclose(held[0][450:], np.broadcast_to(full[0][449], held[0][450:].shape), atol=1e-3)
+    short = appearance.crop_geometry(partial, appearance.AppearanceConfig(max_hold_s=1.0))
+    assert np.isfinite(short[0][479]).all() and np.isnan(short[0][480]).all()
+
+
 def _write_video(path: Path, frames) -> bool:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
     if not writer.isOpened():
@@ -210,10 +239,11 @@ def test_vision_columns_carry_the_looked_frames_with_the_signed_time(tmp_path):
 
     rec = dataclasses.replace(rec, video_path=path)
     rec.keypoints[7:, 0] = np.nan  # lost from frame 7 on (a trailing gap is never filled): no crop there
-    cols, looked = appearance.vision_columns(rec, [2, 8, 14], fps=10.0)
+    no_hold = appearance.AppearanceConfig(max_hold_s=0.0)  # (else the crop of frame 6 is held)
+    cols, looked = appearance.vision_columns(rec, [2, 8, 14], fps=10.0, cfg=no_hold)
     np.testing.assert_array_equal(looked, [2, 8, 14])
     assert cols.shape == (n, 1, len(appearance.vision_names()))
-    rows = appearance.extract(rec, [2, 8, 14])
+    rows = appearance.extract(rec, [2, 8, 14], no_hold)
     np.testing.assert_array_equal(cols[3, 0, :-2], rows[0, 0, :-1])  # frame 3 carries frame 2
     assert cols[3, 0, -1] == pytest.approx(0.1) and cols[1, 0, -1] == pytest.approx(-0.1)
     assert cols[9, 0, -2] == 1.0 and np.isnan(cols[9, 0, 0])  # carries the crop-less frame 8: flagged
@@ -282,14 +312,56 @@ def test_decision_layer_reads_vision_where_it_pays_and_decides_without_it_where_
 
     rec, paw = _paw_recording(tmp_path, 7)
     net = SimpleNamespace(decision=again)
-    _, present, looked = decide_recording(rec, net, 30.0, top_k=0.25)
+    _, present, looked, _ = decide_recording(rec, net, 30.0, top_k=0.25)
     assert looked.size == rec.n_frames // 4
     f1 = 2 * (present[:, 0, 0] & paw).sum() / (present[:, 0, 0].sum() + paw.sum())
     assert f1 > 0.8
     # No video, or top_k 0: the keypoint-only setting decides, and nothing is decoded.
+    bank, _ = feature_bank(rec)
+    x_blind = np.concatenate([bank, np.full(bank.shape[:2] + (len(vnames),), np.nan, np.float32)], -1)
     for blind_rec, k in ((dataclasses.replace(rec, video_path=None), 0.25), (rec, 0.0)):
-        _, present_kp, looked_kp = decide_recording(blind_rec, net, 30.0, top_k=k)
-        assert looked_kp.size == 0
-        bank, _ = feature_bank(rec)
-        x = np.concatenate([bank, np.full(bank.shape[:2] + (len(vnames),), np.nan, np.float32)], -1)
-        np.testing.assert_array_equal(present_kp, blind.decide(blind.predict_proba(x), 30.0))
+        _, present_kp, looked_kp, used = decide_recording(blind_rec, net, 30.0, top_k=k)
+        assert looked_kp.size == 0 and used is again.without_vision
+        np.testing.assert_array_equal(present_kp, blind.decide(blind.predict_proba(x_blind), 30.0))
+
+    # The gate: the same budget, spent where the keypoint-only decisions are most in doubt.
+    from dlc_lookagain.model.look_schedule import frames_for_layer
+
+    again.look_policy = "gate"
+    _, present_gate, looked_gate, used = decide_recording(rec, net, 30.0, top_k=0.25)
+    assert used is again and looked_gate.size == looked.size
+    expected = frames_for_layer("gate", again.without_vision, again.without_vision.predict_proba(x_blind), 0.25, 30.0)
+    np.testing.assert_array_equal(looked_gate, expected)
+    assert not np.array_equal(looked_gate, looked)
+    f1 = 2 * (present_gate[:, 0, 0] & paw).sum() / (present_gate[:, 0, 0].sum() + paw.sum())
+    assert f1 > 0.8
+
+
+def test_analyze_says_when_top_k_differs_from_the_training_look(tmp_path, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from dlc_lookagain.features import feature_bank
+    from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer
+    from dlc_lookagain.pipeline import predict_recording
+
+    recs = [_paw_recording(tmp_path, seed) for seed in range(3)]
+    samples, names = [], None
+    for rec, paw in recs:
+        bank, names = feature_bank(rec)
+        vision, _ = appearance.vision_columns(rec, appearance.uniform_frames(rec.n_frames, 0.25), 30.0)
+        samples.append(LabeledFeatures(np.concatenate([bank, vision], -1), paw[:, None, None],
+                                       np.ones((rec.n_frames, 1), bool), 30.0, rec.source.name))
+    vnames = appearance.vision_names()
+    groups = {"bank": list(range(len(names))), "vision": list(range(len(names), len(names) + len(vnames)))}
+    layer = fit_decision_layer(samples, ["paw"], names + vnames, groups=groups, k=3, rounds=30, threads=1)
+    layer.look_fraction = 0.25
+    assert layer.uses_vision
+    net = SimpleNamespace(decision=layer)
+    rec = recs[0][0]
+    for top_k, said in ((0.25, False), (0.1, True), (0.5, True)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dlc_lookagain.pipeline"):
+            prediction, _ = predict_recording(rec, net, top_k, progress=False, fps=30.0)
+        assert ("trained looking at 25%" in caplog.text) == said, (top_k, caplog.text)
+        assert prediction.looked.sum() == appearance.uniform_frames(rec.n_frames, top_k).size

@@ -120,6 +120,8 @@ def test_train_on_project_saves_model_with_manifest_and_keeps_user_files(project
     # The sample videos are there: a quarter of their frames were looked at and offered as the vision group.
     assert manifest["look_fraction"] == 0.25 and manifest["frames_looked_at"] > 0
     assert model.decision.look_fraction == 0.25 and "vision" in model.decision.groups
+    # Evenly spaced by default (the gate did not beat them: docs/benchmarks.md), as analyze will choose them.
+    assert manifest["look_policy"] == "uniform" and model.decision.look_policy == "uniform"
     assert any(n.startswith("vision_") for n in model.decision.feature_names)
     # The labeled poses are kept (for a project lacking a bodypart: model/refit.py), unless asked not to.
     poses = model.decision.training_poses

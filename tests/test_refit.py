@@ -53,7 +53,7 @@ def test_a_missing_part_is_placed_with_thresholds_chosen_again_once_per_skeleton
     rec, walking = _walker(seed=21)
     net = SimpleNamespace(decision=trained)
     with caplog.at_level(logging.WARNING):
-        proba, present, _ = decide_recording(_without(rec, "right_ear"), net, 30.0)
+        proba, present, _, _ = decide_recording(_without(rec, "right_ear"), net, 30.0)
     assert "the model was trained with right_ear, which this project lacks" in caplog.text
     assert "placed right_ear where the training skeleton has them" in caplog.text
     assert "cross-validated F1 on this skeleton: walk" in caplog.text
@@ -99,7 +99,7 @@ def test_without_training_poses_a_missing_part_is_placed(trained, caplog):
     trained.training_poses = None
     rec, walking = _walker(seed=21)
     with caplog.at_level(logging.WARNING):
-        _, present, _ = decide_recording(_without(rec, "right_ear"), SimpleNamespace(decision=trained), 30.0)
+        _, present, _, _ = decide_recording(_without(rec, "right_ear"), SimpleNamespace(decision=trained), 30.0)
     assert "placed right_ear where the training skeleton has them" in caplog.text
     assert _f1(present[..., 0], walking) > 0.8
 

@@ -341,6 +341,25 @@ def test_bout_lengths_span_frames_to_many_seconds(two_minutes):
     assert by["rest"] > 2.0 and length.max() > 10.0
 
 
+def test_rare_vision_preset_makes_vision_events_short_and_rare(two_minutes):
+    """The gate's benchmark preset: licks, brief grooming, single rears, hidden in long rests."""
+    rare = simulate_recording(preset("rare_vision_train", seconds=240, animals=(2,), seed=0, write_video=False), 0)
+    for traj, limit in ((rare.trajectory, 1.6), (two_minutes.trajectory, None)):
+        bouts = label_bouts(traj.labels, ["a", "b"])
+        length = (bouts.end_frame - bouts.start_frame + 1) / 30.0
+        by = length.groupby(bouts.behavior).median()
+        share = dict(zip(BEHAVIOR_NAMES, traj.labels.mean(axis=(0, 1))))
+        if limit is None:  # the default ethogram: long grooming and eating
+            assert by["groom"] > 2.5 and by["eat"] > 2.5
+            continue
+        for b in ("eat", "drink", "groom", "rear"):
+            assert by[b] < limit and share[b] < 0.05, (b, by.get(b), share[b])
+        assert share["rest"] > 0.15
+    with pytest.raises(ValueError, match="in that order"):
+        simulate_recording(preset("train", seconds=1.0, write_video=False,
+                                  ethogram=tuple(reversed(preset("rare_vision_train").ethogram))), 0)
+
+
 def test_identity_swaps_follow_close_encounters():
     cfg = preset("train", seconds=120, animals=(3,), seed=2, write_video=False)
     rec = simulate_recording(cfg, 0)

@@ -57,7 +57,7 @@ __all__ = ["AppearanceConfig", "FEATURE_VERSION", "VISION_PREFIX", "carry_looks"
            "vision_names"]
 
 #: Bumped whenever the features change, so that cached feature files are recomputed.
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 #: Column-name prefix of the decision layer's vision features.
 VISION_PREFIX = "vision_"
 
@@ -79,6 +79,10 @@ class AppearanceConfig:
         Bodyparts that place the crops; None (default): found by name (:func:`crop_parts`).
     max_gap_s : float
         Keypoint gaps up to this long are interpolated before placing crops.
+    max_hold_s : float
+        Where the keypoints cannot place a crop (1-2 keypoints left, an animal in the nest or under
+        another), the crops of the nearest frame that could are kept, moved with the keypoints
+        still seen, for up to this long: the video shows what the pose lost (0: off).
     """
 
     size: int = 32
@@ -90,6 +94,7 @@ class AppearanceConfig:
     center: str | None = None
     tail: str | None = None
     max_gap_s: float = 0.5
+    max_hold_s: float = 10.0
 
 
 class _Hog:
@@ -280,7 +285,45 @@ def crop_geometry(
     bl = body_length(record, cfg)
     head_c = nose - head_dir * cfg.head_back * bl[None, :, None]
     sides = np.stack([cfg.body_scale * bl, cfg.head_scale * bl], axis=1)
+    if cfg.max_hold_s > 0:
+        center, head_c, body_dir, head_dir = _hold(kp, (center, head_c, body_dir, head_dir),
+                                                   int(round(cfg.max_hold_s * fps)))
     return center, head_c, body_dir, head_dir, sides
+
+
+def _hold(kp: np.ndarray, geometry: tuple[np.ndarray, ...], frames: int) -> tuple[np.ndarray, ...]:
+    """Fill frames whose crops are undefined from the nearest defined frame (the last one before,
+    else the first one after) at most ``frames`` away, shifted by the mean displacement of the
+    keypoints seen in both frames (none seen: not moved).
+
+    ``kp (T, I, B, 2)``; each geometry array ``(T, I, 2)``.
+    """
+    t = kp.shape[0]
+    good = np.ones(geometry[0].shape[:2], bool)
+    for g in geometry:
+        good &= np.isfinite(g).all(-1)
+    if good.all() or not good.any():
+        return geometry
+    frame = np.arange(t)[:, None]
+    before = np.maximum.accumulate(np.where(good, frame, -1), axis=0)  # (T, I) last defined frame
+    after = np.minimum.accumulate(np.where(good, frame, t)[::-1], axis=0)[::-1]  # next defined frame
+    source = np.where((before >= 0) & (frame - before <= frames), before,
+                      np.where((after < t) & (after - frame <= frames), after, -1))
+    fill = ~good & (source >= 0)
+    if not fill.any():
+        return geometry
+    ti, ii = np.nonzero(fill)
+    src = source[ti, ii]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no keypoint seen in both frames
+        shift = np.nanmean(kp[ti, ii] - kp[src, ii], axis=1)  # (N, 2)
+    shift = np.nan_to_num(shift, nan=0.0)
+    out = []
+    for k, g in enumerate(geometry):
+        g = g.copy()
+        g[ti, ii] = g[src, ii] + (shift if k < 2 else 0.0)  # centers move, directions are kept
+        out.append(g)
+    return tuple(out)
 
 
 def rotated_crop(image: np.ndarray, center, up, side: float, size: int) -> np.ndarray:

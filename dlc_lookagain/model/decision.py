@@ -319,7 +319,13 @@ class DecisionLayer:
         When some behavior reads the ``"vision"`` group: the best setting without it, chosen by the
         same cross-validation, for recordings nothing is looked at in (no video, ``top_k = 0``).
     look_fraction : float
-        Fraction of frames looked at (evenly spaced) when the vision group was made in training.
+        Fraction of frames looked at when the vision group was made in training.
+    look_policy : str
+        How those frames were chosen (:mod:`dlc_lookagain.model.look_schedule`): ``"uniform"`` or
+        ``"gate"``; ``analyze`` chooses its frames the same way.
+    oof_proba : list of np.ndarray or None
+        After :func:`fit_decision_layer` only (not saved): per training recording, the out-of-fold
+        probabilities ``(T, I, C)`` of each behavior's chosen setting (NaN where not scored).
     """
 
     behaviors: list[str]
@@ -339,7 +345,9 @@ class DecisionLayer:
     pooled: np.ndarray | None = None  # (C,) bool: probabilities averaged over each frame's animals first
     training_poses: TrainingPoses | None = None  # what it was trained on, for a skeleton lacking a part
     without_vision: "DecisionLayer | None" = None  # decides where nothing is looked at (see uses_vision)
-    look_fraction: float = 0.0  # fraction of frames looked at (uniformly) in training
+    look_fraction: float = 0.0  # fraction of frames looked at in training
+    look_policy: str = "uniform"  # how they were chosen (model/look_schedule.py)
+    oof_proba: list | None = field(default=None, repr=False)  # per recording (T, I, C), fit only, not stored
     _boosters: list = field(default_factory=list, repr=False)
 
     @property
@@ -440,6 +448,7 @@ class DecisionLayer:
             **({"training_poses": self.training_poses.to_dict()} if self.training_poses is not None else {}),
             **({"without_vision": self.without_vision.to_dict()} if self.without_vision is not None else {}),
             "look_fraction": float(self.look_fraction),
+            "look_policy": str(self.look_policy),
         }
 
     @classmethod
@@ -476,7 +485,16 @@ class DecisionLayer:
             without_vision=(cls.from_dict(blob["without_vision"]) if blob.get("without_vision") is not None
                             else None),
             look_fraction=float(blob.get("look_fraction", 0.0)),
+            look_policy=_policy(blob.get("look_policy", "uniform")),
         )
+
+
+def _policy(name) -> str:
+    from dlc_lookagain.model.look_schedule import POLICIES
+
+    if name not in POLICIES:
+        raise ValueError(f"decision layer: unknown look policy {name!r}")
+    return str(name)
 
 
 def fit_decision_layer(
@@ -497,6 +515,7 @@ def fit_decision_layer(
     seed: int = 0,
     threads: int | None = None,
     progress: bool = False,
+    cache: dict | None = None,
 ) -> DecisionLayer:
     """Fit the decision layer with everything chosen by blocked out-of-fold cross-validation.
 
@@ -537,10 +556,16 @@ def fit_decision_layer(
         LightGBM threads (default: all cores).
     progress : bool
         Progress bar over folds and candidates.
+    cache : dict, optional
+        Shared between calls on the *same* recordings whose features differ only in added columns
+        (training fits the keypoint-only layer, picks the frames to look at from its out-of-fold
+        probabilities, then fits again with the vision group): out-of-fold probabilities and final
+        models of a candidate with the same columns are reused instead of refitted.
 
     Returns
     -------
     DecisionLayer
+        With :attr:`DecisionLayer.oof_proba` set.
     """
     import os
 
@@ -566,7 +591,18 @@ def fit_decision_layer(
     # Out-of-fold probabilities: oof[candidate][c][r] is (T_r, I_r), NaN where not scored.
     oof = {name: [[np.full(r.annotated.shape, np.nan) for r in recordings] for _ in range(n_beh)]
            for name in candidates}
-    steps = [(name, f) for name in candidates for f in range(len(folds))]
+    cache = {} if cache is None else cache
+    settings_key = (k, float(gap_s), cv_stride, rounds, repr(sorted(params.items())), len(recordings))
+    todo = []
+    fingerprints = {name: _fingerprint(recordings, cols) for name, cols in candidates.items()}
+    for name, cols in candidates.items():
+        key = ("oof", settings_key, fingerprints[name])
+        if key in cache:
+            oof[name] = cache[key]
+        else:
+            todo.append(name)
+            cache[key] = oof[name]
+    steps = [(name, f) for name in todo for f in range(len(folds))]
     it = steps
     if progress:
         from tqdm.auto import tqdm
@@ -611,11 +647,11 @@ def fit_decision_layer(
 
     # Final models on every labeled frame, one booster per behavior on its chosen columns.
     all_parts: dict = {}
-    final: dict = {}
 
     def final_model(c: int, name: str):
-        if (c, name) in final:
-            return final[(c, name)]
+        key = ("final", settings_key, c, fingerprints[name])
+        if key in cache:
+            return cache[key]
         if name not in all_parts:
             parts = [_rows(rec, np.ones(rec.annotated.shape[0], bool), candidates[name], augmented=True)
                      for rec in recordings]
@@ -626,8 +662,8 @@ def fit_decision_layer(
         if isinstance(model, float):
             logger.warning("%s: the labeled frames hold a single class (%d positives of %d); constant "
                            "probability %.0f", behaviors[c], int(y[:, c].sum()), y.shape[0], model)
-        final[(c, name)] = model if isinstance(model, float) else model.model_to_string()
-        return final[(c, name)]
+        cache[key] = model if isinstance(model, float) else model.model_to_string()
+        return cache[key]
 
     def layer(chosen) -> DecisionLayer:
         with warnings.catch_warnings():
@@ -645,10 +681,29 @@ def fit_decision_layer(
             )
 
     out = layer(choice)
+    out.oof_proba = [np.stack([oof[ch[0]][c][r] for c, ch in enumerate(choice)], axis=-1).astype(np.float32)
+                     for r in range(len(recordings))]
     if blind is not None:
         out.without_vision = layer(blind)
         out.without_vision.cv_f1_by_group = {}
     return out
+
+
+def _fingerprint(recordings: Sequence[LabeledFeatures], columns: np.ndarray) -> str:
+    """Hash of everything a candidate's fits read (its columns of every recording, labels, frames
+    used), so that a cache never hands one fit's results to another on other data."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    cols = np.asarray(columns, dtype=np.int64)
+    h.update(cols.tobytes())
+    for r in recordings:
+        for a in (r.features, r.augmented, r.scored):
+            h.update(b"-" if a is None else np.ascontiguousarray(a[..., cols]).tobytes())
+        h.update(np.ascontiguousarray(r.present).tobytes())
+        h.update(np.ascontiguousarray(r.annotated).tobytes())
+        h.update(repr(float(r.fps)).encode())
+    return h.hexdigest()
 
 
 def _best_candidate(results: dict, min_gain: float) -> tuple:

@@ -12,6 +12,7 @@ which the trees handle.
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from dlc_lookagain.io.record import PoseRecord
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ENCODER_PREFIX", "encoder_embedding", "frame_features", "with_vision", "align_columns", "decide_recording"]
+__all__ = ["ENCODER_PREFIX", "encoder_embedding", "frame_features", "with_vision", "align_columns", "decide_recording",
+           "Decided"]
 
 #: Column-name prefix of the motion-embedding features.
 ENCODER_PREFIX = "encoder_"
@@ -91,11 +93,13 @@ def with_vision(features: np.ndarray, names: list[str], groups: dict[str, list[i
     return np.concatenate([features, v], axis=-1), names + vnames, groups, looked
 
 
-def align_columns(features: np.ndarray, names: list[str], wanted: list[str], source: str = "") -> np.ndarray:
+def align_columns(features: np.ndarray, names: list[str], wanted: list[str], source: str = "",
+                  not_yet: str = "") -> np.ndarray:
     """Reorder ``features`` to the columns ``wanted``; a wanted column that is absent is NaN.
 
     Logs a warning naming what is missing when fewer than :data:`MIN_MATCHED_COLUMNS` of the
-    wanted columns are found (a skeleton with other bodyparts than the training one).
+    wanted columns are found (a skeleton with other bodyparts than the training one). Columns
+    whose names start with ``not_yet`` (a group made later) are left NaN without a word.
     """
     if list(names) == list(wanted):  # the training skeleton: nothing to move (a copy was 3 % of analyze)
         return np.asarray(features, dtype=np.float32)
@@ -104,35 +108,48 @@ def align_columns(features: np.ndarray, names: list[str], wanted: list[str], sou
     found = take >= 0
     out = np.full(features.shape[:-1] + (len(wanted),), np.nan, dtype=np.float32)
     out[..., found] = features[..., take[found]]
-    if len(wanted) and found.mean() < 1.0:
-        missing = [n for n, ok in zip(wanted, found) if not ok]
-        level = logging.WARNING if found.mean() < MIN_MATCHED_COLUMNS else logging.INFO
+    counted = np.array([not (not_yet and n.startswith(not_yet)) for n in wanted], bool)
+    if counted.any() and found[counted].mean() < 1.0:
+        missing = [n for n, ok, c in zip(wanted, found, counted) if c and not ok]
+        level = logging.WARNING if found[counted].mean() < MIN_MATCHED_COLUMNS else logging.INFO
         logger.log(level, "%s: %d of the model's %d feature columns cannot be computed here (the skeleton "
                    "differs from the training one: %s...); they are treated as missing, which costs "
                    "accuracy: train on this project's labels for the best results", source or "recording",
-                   len(missing), len(wanted), ", ".join(missing[:4]))
+                   len(missing), int(counted.sum()), ", ".join(missing[:4]))
     return out
 
 
+class Decided(NamedTuple):
+    """What :func:`decide_recording` returns."""
+
+    #: float32 ``(T, I, C)`` after each behavior's moving average; NaN where the animal is not tracked.
+    probabilities: np.ndarray
+    #: bool ``(T, I, C)``: thresholded, bouts shorter than each behavior's minimum removed.
+    present: np.ndarray
+    #: int64 frames whose pixels were used.
+    looked: np.ndarray
+    #: The decision layer that decided (the keypoint-only setting when nothing was looked at; a
+    #: recalibrated one for a skeleton lacking a part): its thresholds are the ones applied.
+    layer: object
+
+
 def decide_recording(record: PoseRecord, net, fps: float, *, top_k: float = 0.0, progress: bool = False
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> Decided:
     """Behavior probabilities and decisions of the model's decision layer for one recording.
 
-    A layer that reads vision looks at ``top_k`` of the frames (evenly spaced, as in training) when
-    the recording has a video; otherwise, or with ``top_k = 0``, its keypoint-only setting decides.
+    A layer that reads vision looks at ``top_k`` of the frames when the recording has a video,
+    chosen as in its training (:attr:`~dlc_lookagain.model.decision.DecisionLayer.look_policy`: the
+    gate of :mod:`dlc_lookagain.model.look_schedule` from the keypoint-only probabilities, or evenly
+    spaced); otherwise, or with ``top_k = 0``, its keypoint-only setting decides.
 
     Returns
     -------
-    probabilities : np.ndarray
-        float32 ``(T, I, C)``, after each behavior's moving average; NaN where the animal is not
-        tracked.
-    present : np.ndarray
-        bool ``(T, I, C)``: thresholded, bouts shorter than each behavior's minimum removed.
-    looked : np.ndarray
-        int64 frames whose pixels were used.
+    Decided
+        ``(probabilities, present, looked, layer)``.
     """
-    from dlc_lookagain.features.appearance import uniform_frames
     from dlc_lookagain.features.skeleton import place_missing_parts, rename_to_training
+    from dlc_lookagain.features.appearance import VISION_PREFIX
+    from dlc_lookagain.model.look_schedule import frames_for_layer, look_frames
     from dlc_lookagain.model.refit import recalibrate_for_bodyparts
 
     layer = net.decision
@@ -155,7 +172,14 @@ def decide_recording(record: PoseRecord, net, fps: float, *, top_k: float = 0.0,
     x, names, groups = frame_features(record, fps, net=net, encoder=encoder, progress=progress)
     looked = np.zeros(0, np.int64)
     if "vision" in layer.groups:  # without a look the columns stay NaN (missing), as in training
-        frames = uniform_frames(record.n_frames, top_k) if look else []
+        frames = []
+        if look:
+            if layer.look_policy == "gate":  # where the keypoint-only decisions are most in doubt
+                blind = layer.for_keypoints_only()
+                raw = blind.predict_proba(align_columns(x, names, wanted, source, not_yet=VISION_PREFIX))
+                frames = frames_for_layer("gate", blind, raw, top_k, fps)
+            else:
+                frames = look_frames(layer.look_policy, record.n_frames, top_k)
         x, names, groups, looked = with_vision(x, names, groups, record, fps, frames, progress=progress)
         if looked.size == 0:
             layer = layer.for_keypoints_only()
@@ -163,4 +187,4 @@ def decide_recording(record: PoseRecord, net, fps: float, *, top_k: float = 0.0,
     proba = layer.smooth(layer.predict_proba(x), fps)
     present = layer.decide(proba, fps, smoothed=True)
     present &= ~np.isnan(proba)
-    return proba, present, looked
+    return Decided(proba, present, looked, layer)

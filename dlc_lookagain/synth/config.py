@@ -167,6 +167,9 @@ class GeneratorConfig:
     encoder : str
         ``"auto"`` (OpenCV H.264, else ffmpeg from imageio-ffmpeg, else mp4v),
         ``"opencv-h264"``, ``"ffmpeg-h264"`` or ``"opencv-mp4v"``.
+    ethogram : tuple of BehaviorSpec, optional
+        Bout weights and lengths; default :data:`~dlc_lookagain.synth.ethogram.BEHAVIORS`
+        (``short_rare_vision_events()``: the ``rare_vision`` presets).
     """
 
     scene: SceneConfig = field(default_factory=SceneConfig)
@@ -183,6 +186,7 @@ class GeneratorConfig:
     write_video: bool = True
     write_slp: bool = True
     encoder: str = "auto"
+    ethogram: tuple | None = None
 
     def __post_init__(self) -> None:
         if self.seconds <= 0:
@@ -246,12 +250,21 @@ def _presets() -> dict[str, GeneratorConfig]:
     tiny = GeneratorConfig(scene=SceneConfig(width=160, height=120), seconds=2.0, name_prefix="tiny")
     # Seed 154 was chosen because its 2 x 20 s show all eleven behaviors (one in 25 seeds or so do).
     sample = GeneratorConfig(seconds=20.0, n_videos=2, animals=(2,), seed=154, name_prefix="sample")
-    return {"train": train, "test": test, "test_shifted": test_shifted, "tiny": tiny, "sample": sample}
+    # Vision-only behaviors short and rare (licks, brief grooming, single rears), as in real
+    # sessions: where evenly spaced looks at a low budget miss bouts and a gate must find them.
+    from dlc_lookagain.synth.ethogram import short_rare_vision_events
+
+    rare = short_rare_vision_events()
+    return {"train": train, "test": test, "test_shifted": test_shifted, "tiny": tiny, "sample": sample,
+            "rare_vision_train": train.replace(ethogram=rare, seed=20_000, name_prefix="rtrain"),
+            "rare_vision_test": train.replace(ethogram=rare, seed=30_000, name_prefix="rtest"),
+            "rare_vision_test_shifted": test_shifted.replace(ethogram=rare, seed=40_000, name_prefix="rshifted")}
 
 
 #: Named configurations. ``train``/``test`` share a distribution; ``test_shifted``
 #: differs in arena, floor, lighting, animal size, resolution and animal count;
-#: ``tiny`` is for tests; ``sample`` makes the committed ``sample_project``.
+#: ``tiny`` is for tests; ``sample`` makes the committed ``sample_project``; ``rare_vision_*``: the
+#: three splits again with short, rare vision-only behaviors (``short_rare_vision_events``).
 PRESETS: dict[str, GeneratorConfig] = _presets()
 
 

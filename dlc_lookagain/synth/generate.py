@@ -21,7 +21,7 @@ from dlc_lookagain.synth import project as proj
 from dlc_lookagain.synth.arena import Scene, sample_scene
 from dlc_lookagain.synth.config import GeneratorConfig
 from dlc_lookagain.synth.encode import VideoEncoder, choose_backend
-from dlc_lookagain.synth.ethogram import BEHAVIOR_NAMES, BODYPARTS
+from dlc_lookagain.synth.ethogram import BEHAVIOR_NAMES, BEHAVIORS, BODYPARTS
 from dlc_lookagain.synth.motion import Trajectory, simulate_motion
 from dlc_lookagain.synth.render import FrameRenderer
 from dlc_lookagain.synth.tracker import PosePrediction, simulate_tracker
@@ -116,7 +116,7 @@ def simulate_recording(
     if n_tracks is None:
         n_tracks = max(max(cfg.animals_per_video()), n_animals) if multi_animal else 1
     scene = sample_scene(cfg.scene, n_animals, _rng(cfg.seed, index, _SCENE))
-    traj = simulate_motion(scene, cfg.n_frames(), _rng(cfg.seed, index, _MOTION))
+    traj = simulate_motion(scene, cfg.n_frames(), _rng(cfg.seed, index, _MOTION), cfg.ethogram or BEHAVIORS)
     pred = simulate_tracker(traj, scene, cfg.tracker, _rng(cfg.seed, index, _TRACKER), multi_animal, n_tracks)
     if multi_animal:
         individuals = [f"individual{j + 1}" for j in range(n_tracks)]

@@ -35,7 +35,7 @@ from dlc_lookagain.synth.ethogram import (
     BEHAVIOR_NAMES,
     BEHAVIORS,
     SOCIAL,
-    SPECS,
+    BehaviorSpec,
     TRANSITION_BOOST,
 )
 
@@ -171,8 +171,12 @@ def _unit(a: float) -> np.ndarray:
 
 
 class _Simulator:
-    def __init__(self, scene: Scene, n_frames: int, rng: np.random.Generator):
+    def __init__(self, scene: Scene, n_frames: int, rng: np.random.Generator,
+                 ethogram: tuple[BehaviorSpec, ...] = BEHAVIORS):
+        if tuple(b.name for b in ethogram) != BEHAVIOR_NAMES:
+            raise ValueError(f"an ethogram must list {BEHAVIOR_NAMES} in that order")
         self.scene, self.rng, self.n_frames = scene, rng, n_frames
+        self.ethogram, self.specs = ethogram, {b.name: b for b in ethogram}
         self.dt = 1.0 / scene.fps
         self.arena = scene.arena
         self.animals: list[_Animal] = []
@@ -221,11 +225,11 @@ class _Simulator:
                 0.0
                 if (b.name == prev or (b.kind == SOCIAL and not partners))
                 else b.weight * boost.get(b.name, 1.0)
-                for b in BEHAVIORS
+                for b in self.ethogram
             ]
         )
-        name = BEHAVIOR_NAMES[int(self.rng.choice(len(BEHAVIORS), p=weights / weights.sum()))]
-        spec = SPECS[name]
+        name = BEHAVIOR_NAMES[int(self.rng.choice(len(self.ethogram), p=weights / weights.sum()))]
+        spec = self.specs[name]
         seconds = float(
             np.clip(spec.median_s * math.exp(spec.sigma * self.rng.standard_normal()), spec.min_s, spec.max_s)
         )
@@ -294,7 +298,7 @@ class _Simulator:
         return False
 
     def _choose_place(self, me: _Animal, bout: _Bout) -> None:
-        names, probs = zip(*SPECS[bout.behavior].places)
+        names, probs = zip(*self.specs[bout.behavior].places)
         probs = np.array(probs, float)
         for k, place in enumerate(names):
             if place == "here" and me.settled_at is None:
@@ -567,7 +571,8 @@ class _Simulator:
         )
 
 
-def simulate_motion(scene: Scene, n_frames: int, rng: np.random.Generator) -> Trajectory:
+def simulate_motion(scene: Scene, n_frames: int, rng: np.random.Generator,
+                    ethogram: tuple[BehaviorSpec, ...] = BEHAVIORS) -> Trajectory:
     """Simulate the animals of a scene.
 
     Parameters
@@ -578,12 +583,14 @@ def simulate_motion(scene: Scene, n_frames: int, rng: np.random.Generator) -> Tr
         Frames to simulate.
     rng : numpy.random.Generator
         Only source of randomness.
+    ethogram : tuple of BehaviorSpec
+        Bout weights and lengths (default :data:`~dlc_lookagain.synth.ethogram.BEHAVIORS`).
 
     Returns
     -------
     Trajectory
     """
-    traj = _Simulator(scene, n_frames, rng).run()
+    traj = _Simulator(scene, n_frames, rng, ethogram).run()
     share = traj.labels.mean(axis=(0, 1))
     logger.debug(
         "behavior frame shares: %s", ", ".join(f"{n}={s:.3f}" for n, s in zip(BEHAVIOR_NAMES, share))
