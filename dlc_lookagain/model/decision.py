@@ -591,10 +591,12 @@ def fit_decision_layer(
     # Out-of-fold probabilities: oof[candidate][c][r] is (T_r, I_r), NaN where not scored.
     oof = {name: [[np.full(r.annotated.shape, np.nan) for r in recordings] for _ in range(n_beh)]
            for name in candidates}
-    cache = {} if cache is None else cache
-    settings_key = (k, float(gap_s), cv_stride, rounds, repr(sorted(params.items())), len(recordings))
+    # Without a caller's cache, this call's own candidates need no hashing: their names are the keys.
+    shared = cache is not None
+    cache = cache if shared else {}
+    settings_key = (k, float(gap_s), cv_stride, rounds, repr(sorted(params.items())))
     todo = []
-    fingerprints = {name: _fingerprint(recordings, cols) for name, cols in candidates.items()}
+    fingerprints = {name: _fingerprint(recordings, cols) if shared else name for name, cols in candidates.items()}
     for name, cols in candidates.items():
         key = ("oof", settings_key, fingerprints[name])
         if key in cache:
