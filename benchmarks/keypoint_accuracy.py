@@ -91,14 +91,21 @@ def _stack(recs, key, stride):
     return np.concatenate(xs), np.concatenate(ps), np.concatenate(ans)
 
 
+def f1_summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Per-behavior F1 pooled over the scored (frame, track) pairs, and its macro means over every
+    behavior, the keypoint ones and the vision ones (eat, drink, groom, rear)."""
+    table = baselines.f1_table(y_true, y_pred, BEHAVIORS)
+    f1 = {b: float(v) for b, v in zip(table["behavior"], table["f1"])}
+    kp = [b for b in BEHAVIORS if b not in VISION]
+    return {"macro": float(np.nanmean([f1[b] for b in BEHAVIORS])),
+            "kp_macro": float(np.nanmean([f1[b] for b in kp])),
+            "vision": float(np.nanmean([f1[b] for b in VISION])), "f1": f1}
+
+
 def score(recs, predict) -> dict:
     y_true = np.concatenate([r["present"][r["annotated"]] for r in recs])
     y_pred = np.concatenate([predict(r)[r["annotated"]] for r in recs])
-    table = baselines.f1_table(y_true, y_pred, BEHAVIORS)
-    f1 = dict(zip(table["behavior"], table["f1"]))
-    kp = [b for b in BEHAVIORS if b not in VISION]
-    return {"macro": float(np.nanmean([f1[b] for b in BEHAVIORS])),
-            "kp_macro": float(np.nanmean([f1[b] for b in kp])), "f1": f1}
+    return f1_summary(y_true, y_pred)
 
 
 def forest_method(train, key, trees=100, stride=2):
@@ -196,21 +203,30 @@ def main(argv=None) -> int:
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     logger.setLevel(logging.INFO)
     t0 = time.perf_counter()
     results = {s: run_seed_set(s, args.seconds, args.attribution) for s in args.seed_sets}
-    lines = table(results) + [""] + per_behavior(results)
+    publish(table(results) + [""] + per_behavior(results), args.seed_sets, time.perf_counter() - t0,
+            "keypoint-accuracy", "## Generated data, keypoints only, several seed sets", doc=not args.no_doc)
+    return 0
+
+
+def setup_logging(verbose: bool) -> None:
+    """INFO with ``-v``, else warnings only, with time and logger name (every seed-set benchmark)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s: %(message)s")
+
+
+def publish(lines: list[str], seed_sets, seconds: float, section: str, title: str, doc: bool = True) -> None:
+    """Print a seed-set benchmark's tables and run time, and write them to ``section`` of docs/benchmarks.md."""
     text = "\n".join(lines)
     print(text)
-    print(f"\nseed sets {args.seed_sets}, {time.perf_counter() - t0:.0f} s")
-    if not args.no_doc:
+    print(f"\nseed sets {seed_sets}, {seconds:.0f} s")
+    if doc:
         import report
 
-        report.update_section("keypoint-accuracy", "## Generated data, keypoints only, several seed sets\n\n"
-                              + text)
-    return 0
+        report.update_section(section, title + "\n\n" + text)
 
 
 if __name__ == "__main__":

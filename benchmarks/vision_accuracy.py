@@ -55,13 +55,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baselines  # noqa: E402
 from accuracy import BEHAVIORS, SPLITS, VISION, _stack, ensure_split, load_split, split_config  # noqa: E402
-from keypoint_accuracy import _pm, per_behavior  # noqa: E402
+from keypoint_accuracy import _pm, f1_summary, per_behavior, publish, setup_logging  # noqa: E402
 
 from dlc_lookagain.features import feature_bank  # noqa: E402
 from dlc_lookagain.features.appearance import (  # noqa: E402
     AppearanceConfig, carry_looks, uniform_frames, vision_columns, vision_names)
 from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer  # noqa: E402
-from dlc_lookagain.model.look_schedule import frames_for_layer  # noqa: E402
+from dlc_lookagain.model.look_schedule import frames_for_layer, training_frames  # noqa: E402
 from dlc_lookagain.synth import preset  # noqa: E402
 
 logger = logging.getLogger("benchmarks.vision_accuracy")
@@ -101,15 +101,11 @@ def forest_features(r, fraction: float) -> np.ndarray:
     return np.concatenate([r.kp, np.nan_to_num(app, nan=0.0)], axis=-1)
 
 
-def score(recs, predict) -> dict:
-    """F1 of ``predict`` (a function of a recording, or ``{id(recording): prediction}``)."""
-    get = (lambda r: predict[id(r)]) if isinstance(predict, dict) else predict
+def score(recs, predictions: list[np.ndarray]) -> dict:
+    """F1 of ``predictions`` (one bool ``(T, I, C)`` per recording) on the scored (frame, track) pairs."""
     y_true = np.concatenate([r.present[r.annotated] for r in recs])
-    y_pred = np.concatenate([get(r)[r.annotated] for r in recs])
-    table = baselines.f1_table(y_true, y_pred, BEHAVIORS)
-    f1 = {b: float(v) for b, v in zip(table["behavior"], table["f1"])}
-    return {"macro": float(np.nanmean([f1[b] for b in BEHAVIORS])),
-            "vision": float(np.nanmean([f1[b] for b in VISION])), "f1": f1}
+    y_pred = np.concatenate([p[r.annotated] for r, p in zip(recs, predictions)])
+    return f1_summary(y_true, y_pred)
 
 
 def forest(train, fraction: float, trees: int = 100, stride: int = 2):
@@ -129,13 +125,10 @@ def lookagain(train, names, fraction: float, seed: int, policy: str = "uniform",
     fps = float(train[0].record.fps)
     groups = {"bank": list(range(len(names))), "vision": list(range(len(names), len(names) + len(vnames)))}
     cache = {} if cache is None else cache
-    if policy == "gate":  # as project_training._training_looks: out-of-fold keypoint-only probabilities
-        kp = fit_decision_layer([LabeledFeatures(r.bank, r.present, r.annotated, fps, r.name) for r in train],
-                                BEHAVIORS, names, groups={"bank": groups["bank"]}, seed=seed, cache=cache,
-                                threads=threads)
-        looks = [frames_for_layer("gate", kp, oof, fraction, fps) for oof in kp.oof_proba]
-    else:
-        looks = [uniform_frames(r.n_frames, fraction) for r in train]
+    # As train() chooses them: the gate from out-of-fold keypoint-only probabilities.
+    looks = training_frames(policy, [LabeledFeatures(r.bank, r.present, r.annotated, fps, r.name) for r in train],
+                            BEHAVIORS, names, {"bank": groups["bank"]}, fraction, seed=seed, cache=cache,
+                            threads=threads)
     samples = [LabeledFeatures(np.concatenate([r.bank, carried(r, fraction, f)], axis=-1), r.present, r.annotated,
                                fps, r.name) for r, f in zip(train, looks)]
     layer = fit_decision_layer(samples, BEHAVIORS, names + vnames, groups=groups, seed=seed, cache=cache,
@@ -193,7 +186,7 @@ def run_seed_set(s: int, seconds: float, fractions, policies=("uniform",), every
             if isinstance(runs[0], tuple):
                 looks[split] = [lk for _, lk in runs]
                 runs = [pr for pr, _ in runs]
-            out.setdefault(method, {})[split] = score(data[split], dict(zip(map(id, data[split]), runs)))
+            out.setdefault(method, {})[split] = score(data[split], runs)
             if split in looks:
                 out[method][split]["bouts_seen"] = bouts_seen(data[split], looks[split])
         out[method]["fit_s"], out[method]["looked"] = fit_s, looked
@@ -313,25 +306,18 @@ def main(argv=None) -> int:
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     logger.setLevel(logging.INFO)
     t0 = time.perf_counter()
     results = {s: run_seed_set(s, args.seconds, args.fractions, args.policies, args.every_frame, args.preset,
                                not args.no_forest_appearance, args.gate_at, not args.no_keypoint_forest,
                                args.threads) for s in args.seed_sets}
-    lines = table(results, args.fractions) + [""] + per_behavior(results)
-    text = "\n".join(lines)
-    print(text)
-    print(f"\nseed sets {args.seed_sets}, {time.perf_counter() - t0:.0f} s")
-    if not args.no_doc:
-        import report
-
-        section = "vision-accuracy" if args.preset == "standard" else "vision-accuracy-rare"
-        title = ("## Generated data with video: looked-at frames in the decision layer, several seed sets"
-                 if args.preset == "standard" else
-                 "## Short, rare vision-only events (preset rare_vision): the gate against evenly spaced looks")
-        report.update_section(section, title + "\n\n" + text)
+    standard = args.preset == "standard"
+    publish(table(results, args.fractions) + [""] + per_behavior(results), args.seed_sets, time.perf_counter() - t0,
+            "vision-accuracy" if standard else "vision-accuracy-rare",
+            "## Generated data with video: looked-at frames in the decision layer, several seed sets" if standard
+            else "## Short, rare vision-only events (preset rare_vision): the gate against evenly spaced looks",
+            doc=not args.no_doc)
     return 0
 
 

@@ -279,7 +279,7 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     from dlc_lookagain.features.skeleton import part_dropout_copy, training_skeleton
     from dlc_lookagain.model.decision import LabeledFeatures, fit_decision_layer
     from dlc_lookagain.model.frame_features import align_columns, frame_features
-    from dlc_lookagain.model.look_schedule import POLICIES
+    from dlc_lookagain.model.look_schedule import POLICIES, training_frames
 
     if not 0.0 <= float(look) <= 1.0:
         raise ValueError(f"look must be a fraction of frames within [0, 1], got {look}")
@@ -321,7 +321,10 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
     fit = dict(k=folds, seed=seed, progress=progress, cache={})
     n_looked = 0
     if offer_vision:
-        looks = _training_looks(samples, [r for r, _, _ in used], behaviors, names, groups, look, look_policy, fit)
+        if look_policy == "gate":
+            logger.info("keypoint-only cross-validation, to choose the frames to look at (%.0f%% of each video)",
+                        100 * look)
+        looks = training_frames(look_policy, samples, behaviors, names, groups, look, **fit)
         names, groups, n_looked = _append_vision(samples, [r for r, _, _ in used], names, groups, looks, progress)
     layer = fit_decision_layer(samples, behaviors, names, groups=groups, **fit)
     layer.look_policy = look_policy
@@ -355,25 +358,6 @@ def train(config_path, labels=None, *, videos=None, behaviors=None, model=None, 
              "training_poses_kept": bool(keep_poses),
              "train_seconds": round(seconds, 1)}
     return _save(start, folder, name, extra)
-
-
-def _training_looks(samples, records, behaviors, names, groups, look, policy, fit) -> list[np.ndarray]:
-    """The frames of each labeled recording to look at, chosen as ``analyze`` will choose them.
-
-    ``"gate"``: from the out-of-fold probabilities of the keypoint-only layer (fitted here; its
-    cross-validation is reused by the full fit through ``fit["cache"]``), i.e. what the gate sees
-    on a recording its models were not trained on.
-    """
-    from dlc_lookagain.features.appearance import uniform_frames
-    from dlc_lookagain.model.decision import fit_decision_layer
-    from dlc_lookagain.model.look_schedule import frames_for_layer
-
-    if policy == "uniform":
-        return [uniform_frames(r.n_frames, look) for r in records]
-    logger.info("keypoint-only cross-validation, to choose the frames to look at (%.0f%% of each video)", 100 * look)
-    keypoints_only = fit_decision_layer(samples, behaviors, names, groups=groups, **fit)
-    return [frames_for_layer(policy, keypoints_only, oof, look, s.fps)
-            for s, oof in zip(samples, keypoints_only.oof_proba)]
 
 
 def _append_vision(samples, records, names, groups, looks, progress):

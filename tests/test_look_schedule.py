@@ -121,16 +121,12 @@ def test_training_chooses_gate_frames_from_out_of_fold_probabilities():
     """train(look_policy="gate"): each labeled recording's frames come from the keypoint-only layer's
     out-of-fold probabilities (what the gate sees on a recording it was not trained on), with the
     same budget as evenly spaced frames; the full fit then reuses that cross-validation."""
-    from types import SimpleNamespace
-
-    from dlc_lookagain.model.look_schedule import frames_for_layer
-    from dlc_lookagain.project_training import _training_looks
+    from dlc_lookagain.model.look_schedule import frames_for_layer, training_frames
 
     samples = _samples(0)
-    records = [SimpleNamespace(n_frames=600) for _ in samples]
     cache: dict = {}
     fit = dict(k=3, rounds=20, threads=1, cache=cache)
-    looks = _training_looks(samples, records, ["b"], list("abc"), {"bank": [0, 1, 2]}, 0.1, "gate", fit)
+    looks = training_frames("gate", samples, ["b"], list("abc"), {"bank": [0, 1, 2]}, 0.1, **fit)
     kp = fit_decision_layer(samples, ["b"], list("abc"), groups={"bank": [0, 1, 2]}, **fit)  # from the cache
     for frames, oof, s in zip(looks, kp.oof_proba, samples):
         np.testing.assert_array_equal(frames, frames_for_layer("gate", kp, oof, 0.1, 30.0))
@@ -139,5 +135,5 @@ def test_training_chooses_gate_frames_from_out_of_fold_probabilities():
         y = s.present[:, 0, 0]
         edge = np.convolve(np.abs(np.diff(y.astype(int), prepend=0)), np.ones(9), "same") > 0
         assert edge[frames].mean() >= edge[uniform_frames(600, 0.1)].mean()
-    uniform = _training_looks(samples, records, ["b"], list("abc"), {"bank": [0, 1, 2]}, 0.1, "uniform", fit)
+    uniform = training_frames("uniform", samples, ["b"], list("abc"), {"bank": [0, 1, 2]}, 0.1, **fit)
     assert all(np.array_equal(u, uniform_frames(600, 0.1)) for u in uniform)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["POLICIES", "DEFAULT_POLICY", "GATE_FLOOR", "ambiguity", "gated_frames", "look_frames",
-           "frames_for_layer"]
+           "frames_for_layer", "training_frames"]
 
 #: Look policies.
 POLICIES: tuple[str, ...] = ("uniform", "gate")
@@ -147,3 +147,20 @@ def frames_for_layer(policy: str, keypoints_only, raw_proba: np.ndarray | None, 
         raise ValueError("the gate needs the keypoint-only probabilities")
     proba = keypoints_only.smooth(raw_proba, fps) if policy == "gate" else None
     return look_frames(policy, raw_proba.shape[0], fraction, proba=proba, thresholds=keypoints_only.thresholds)
+
+
+def training_frames(policy: str, samples, behaviors, names, groups, fraction: float, **fit) -> list[np.ndarray]:
+    """The frames of each labeled recording to look at in training, chosen as ``analyze`` will choose them.
+
+    ``samples`` are :class:`~dlc_lookagain.model.decision.LabeledFeatures` without the vision group.
+    ``"gate"``: from the out-of-fold probabilities of the keypoint-only layer (fitted here with
+    ``fit``; pass a ``cache`` there and the full fit reuses this cross-validation), i.e. what the
+    gate sees on a recording its models were not trained on.
+    """
+    from dlc_lookagain.model.decision import fit_decision_layer
+
+    if policy == "uniform":
+        return [look_frames("uniform", s.features.shape[0], fraction) for s in samples]
+    keypoints_only = fit_decision_layer(samples, behaviors, names, groups=groups, **fit)
+    return [frames_for_layer(policy, keypoints_only, oof, fraction, s.fps)
+            for s, oof in zip(samples, keypoints_only.oof_proba)]
