@@ -43,7 +43,8 @@ from dlc_lookagain.model.lookagain import LookAgainModel, ModelConfig  # noqa: E
 from dlc_lookagain.model.pose_tokens import tokenize  # noqa: E402
 from dlc_lookagain.model.training import (  # noqa: E402
     TrainConfig, calibrate, fine_tune_with_gate, fit_behavior, fit_gate, pretrain)
-from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor  # noqa: E402
+from dlc_lookagain.model.feature_cache import FeatureCache  # noqa: E402
+from dlc_lookagain.model.visual_features import FrameFeatureExtractor  # noqa: E402
 from dlc_lookagain.model.windows import Sequence, slice_sequence  # noqa: E402
 
 logger = logging.getLogger("benchmarks.lookagain")

@@ -183,7 +183,7 @@ def evaluate(config_path, labels=None, *, videos=None, model=None, top_k: float 
     from dlc_lookagain.errors import PoseFormatError
     from dlc_lookagain.io.labels import read_labels
     from dlc_lookagain.io.record import resolve_fps
-    from dlc_lookagain.model.vision import FeatureCache
+    from dlc_lookagain.model.feature_cache import FeatureCache
     from dlc_lookagain.pipeline import check_top_k, predict_recording, read_inputs, resolve_model
     from dlc_lookagain.model_store import project_folder
     from dlc_lookagain.project_training import find_label_file

@@ -345,7 +345,7 @@ def predict_recording(rec: PoseRecord, net, top_k: float, *, extractor=None, cac
     from dlc_lookagain.model.look import attach_visual, look
     from dlc_lookagain.model.pose_tokens import tokenize
     from dlc_lookagain.model.lookagain import vision_encoder_spec
-    from dlc_lookagain.model.vision import FrameFeatureExtractor
+    from dlc_lookagain.model.visual_features import FrameFeatureExtractor
     from dlc_lookagain.model.windows import Sequence
 
     if fps is None:  # analyze_recording resolves it once (and says so) before calling
@@ -688,7 +688,7 @@ def analyze_recording(job: RecordingJob, model_ref, options: AnalyzeOptions) -> 
 def _analyze_under_lock(job: RecordingJob, model_ref, options: AnalyzeOptions, t0: float) -> RecordingSummary:
     """:func:`analyze_recording` once the recording's lock is held."""
     from dlc_lookagain.io.annotations import extra_output_paths, time_budget_of, write_annotations
-    from dlc_lookagain.model.vision import FeatureCache
+    from dlc_lookagain.model.feature_cache import FeatureCache
 
     ledger = OutputLedger(options.project_folder, job.pose_file)
     status, paths, meta, fingerprint = recording_status(job, options)

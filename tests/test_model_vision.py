@@ -11,17 +11,10 @@ import pytest
 import torch
 
 from dlc_lookagain.io.video import VideoReader, VideoWarning
-from dlc_lookagain.model.vision import (
-    PAD_GRAY,
-    FeatureCache,
-    FrameFeatureExtractor,
-    VisionEncoder,
-    VisualFeatures,
-    animal_crops,
-    context_view,
-    known_vision_encoders,
-    load_vision_encoder,
-)
+from dlc_lookagain.model.crops import PAD_GRAY, animal_crops, context_view
+from dlc_lookagain.model.feature_cache import FeatureCache
+from dlc_lookagain.model.vision import VisionEncoder, known_vision_encoders, load_vision_encoder
+from dlc_lookagain.model.visual_features import FrameFeatureExtractor, VisualFeatures
 
 skimage_data = pytest.importorskip("skimage.data")
 

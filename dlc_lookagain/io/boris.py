@@ -295,12 +295,33 @@ def write_boris(
     file's, else now). Without bouts, only the header is written (a warning is
     logged): BORIS writes no rows for an observation without events.
     """
-    from dlc_lookagain import __version__
-
     path = Path(path)
     fps = float(fps)
     if not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
+    df, where, n_frames = _checked_bouts(bouts, fps, n_frames, path)
+    media = str(media_file) if media_file is not None else None
+    observation_id = _observation_id(observation_id, media, where, path)
+    rows, media_s = _rows(df, fps, n_frames, media, where, observation_id)
+    if not rows:
+        logger.warning("%s: no bouts; the BORIS export holds only its header (label readers refuse such a "
+                       "file)", where or path)
+    if media_s is None:
+        logger.info("%s: recording length unknown (pass n_frames); 'Media duration (s)' written as NA", path)
+
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+            writer.writerow(BORIS_AGGREGATED_COLUMNS)
+            writer.writerows(rows)
+    logger.info("wrote %d bouts of %d behavior(s) for %d subject(s) to %s", len(rows),
+                df["behavior"].nunique(), df["individual"].nunique(), path)
+    return path
+
+
+def _checked_bouts(bouts, fps: float, n_frames: int | None, path: Path):
+    """The bouts table, sorted, overlaps merged, checked against ``fps`` and ``n_frames``;
+    returns ``(df, where, n_frames)`` (``n_frames`` from a ``_behaviors.h5`` when not given)."""
     df, where = _load_bouts(bouts)
     if n_frames is None and df.attrs.get("n_frames") is not None:
         n_frames = int(df.attrs["n_frames"])
@@ -322,8 +343,11 @@ def write_boris(
                        "(every animal); rename them to keep them apart", where or path, vague)
     df = _merge_overlaps(df, where)
     df = df.sort_values("start_frame", kind="stable").reset_index(drop=True)
+    return df, where, n_frames
 
-    media = str(media_file) if media_file is not None else None
+
+def _observation_id(observation_id: str | None, media: str | None, where: Path | None, path: Path) -> str:
+    """The given id, else the video's stem, the bouts file's stem or the output's; checked."""
     if observation_id is None:
         if media is not None:
             observation_id = Path(media).stem
@@ -337,6 +361,12 @@ def write_boris(
         raise ValueError(f"observation_id {observation_id!r} is empty, starts with '#' or with whitespace")
     if media is not None:
         _check_text("media_file", media)
+    return observation_id
+
+
+def _rows(df, fps: float, n_frames: int | None, media: str | None, where: Path | None, observation_id: str):
+    """One aggregated-events row per bout; returns the rows and the media duration (s, or None)."""
+    from dlc_lookagain import __version__
 
     dated = next((p for p in (media, where) if p is not None and Path(p).is_file()), None)
     stamp = dt.datetime.fromtimestamp(Path(dated).stat().st_mtime) if dated else dt.datetime.now()
@@ -382,20 +412,7 @@ def write_boris(
             f"mean_probability={mean:.4f}" if np.isfinite(mean) else "",
             "",
         ])
-    if not rows:
-        logger.warning("%s: no bouts; the BORIS export holds only its header (label readers refuse such a "
-                       "file)", where or path)
-    if media_s is None:
-        logger.info("%s: recording length unknown (pass n_frames); 'Media duration (s)' written as NA", path)
-
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-            writer.writerow(BORIS_AGGREGATED_COLUMNS)
-            writer.writerows(rows)
-    logger.info("wrote %d bouts of %d behavior(s) for %d subject(s) to %s", len(rows),
-                df["behavior"].nunique(), df["individual"].nunique(), path)
-    return path
+    return rows, media_s
 
 
 __all__ = ["BORIS_AGGREGATED_COLUMNS", "BORIS_SUFFIX", "boris_path", "write_boris"]

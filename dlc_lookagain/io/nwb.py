@@ -350,6 +350,26 @@ def write_nwb(
         name=PROCESSING_MODULE, description=f"poses and behavior predictions (dlc_lookagain {__version__})"
     )
 
+    video_link = _add_video(nwbfile, record, path, fps, pynwb, ndx_pose)
+    _add_poses(nwbfile, module, record, fps, video_link, pynwb, ndx_pose)
+    if bout_df is not None:
+        _add_bouts(nwbfile, bout_df, bouts_where, fps, pynwb)
+    if probs is not None:
+        _add_probabilities(module, record, probs, fps, pynwb)
+
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with pynwb.NWBHDF5IO(str(tmp), mode="w") as io:
+            io.write(nwbfile)
+    logger.info("%s: wrote poses of %d individual(s) x %d bodyparts%s%s to %s", record.source.name,
+                record.n_individuals, record.n_bodyparts,
+                f", {len(bout_df)} bouts" if bout_df is not None else "",
+                ", probabilities" if probs is not None else "", path)
+    return path
+
+
+def _add_video(nwbfile, record: PoseRecord, path: Path, fps: float, pynwb, ndx_pose) -> dict:
+    """Link the analyzed video (relative to the NWB file) and its camera; returns the
+    ``PoseEstimation`` arguments that point at them (empty without a video)."""
     video_link = {}
     if record.video_path is not None:
         try:
@@ -381,7 +401,11 @@ def write_nwb(
         # ndx-pose >= 0.4 links one device; older versions a list (one per original video).
         video_link.update({"device": camera} if _accepts(ndx_pose.PoseEstimation, "device")
                           else {"devices": [camera]})
+    return video_link
 
+
+def _add_poses(nwbfile, module, record: PoseRecord, fps: float, video_link: dict, pynwb, ndx_pose) -> None:
+    """One ndx-pose ``Skeleton`` and ``PoseEstimation`` per individual, one series per bodypart."""
     software, confidence_definition = _software(record)
     with_confidence = _has_scores(record)
     if not with_confidence and _confidence_required(pynwb):
@@ -431,58 +455,57 @@ def write_nwb(
     # Skeletons before the PoseEstimation objects that link to them is not required; one container holds all.
     module.add(ndx_pose.Skeletons(skeletons=skeletons))
 
-    if bout_df is not None:
-        from hdmf.common import VectorData
 
-        start_frame = bout_df["start_frame"].to_numpy(dtype=np.int64)
-        end_frame = bout_df["end_frame"].to_numpy(dtype=np.int64)
-        # Typed arrays (not add_row) so that a table without bouts is still written, with its columns.
-        columns = [
-            ("start_time", "start of the bout in seconds: start_frame / fps", start_frame / fps),
-            ("stop_time", "end of the bout in seconds: (end_frame + 1) / fps", (end_frame + 1) / fps),
-            ("behavior", "behavior name", np.asarray(bout_df["behavior"].tolist(), dtype=str)),
-            ("individual", "individual (PoseEstimation_<individual>)",
-             np.asarray(bout_df["individual"].tolist(), dtype=str)),
-            ("start_frame", "first frame of the bout (0-based)", start_frame),
-            ("end_frame", "last frame of the bout (inclusive)", end_frame),
-            ("mean_probability", "mean predicted probability over the bout (NaN if unknown)",
-             bout_df["mean_probability"].to_numpy(dtype=np.float64)),
-        ]
-        nwbfile.add_time_intervals(pynwb.epoch.TimeIntervals(
-            name=BOUTS_TABLE,
-            description=f"behavior bouts predicted by dlc_lookagain {__version__}"
-                        + (f" ({bouts_where.name})" if bouts_where is not None else "")
-                        + "; [start_time, stop_time) covers frames start_frame..end_frame",
-            columns=[VectorData(name=n, description=d, data=v) for n, d, v in columns],
+def _add_bouts(nwbfile, bout_df, bouts_where, fps: float, pynwb) -> None:
+    """The bouts as the time-interval table ``intervals/behavior_bouts``."""
+    from hdmf.common import VectorData
+
+    from dlc_lookagain import __version__
+
+    start_frame = bout_df["start_frame"].to_numpy(dtype=np.int64)
+    end_frame = bout_df["end_frame"].to_numpy(dtype=np.int64)
+    # Typed arrays (not add_row) so that a table without bouts is still written, with its columns.
+    columns = [
+        ("start_time", "start of the bout in seconds: start_frame / fps", start_frame / fps),
+        ("stop_time", "end of the bout in seconds: (end_frame + 1) / fps", (end_frame + 1) / fps),
+        ("behavior", "behavior name", np.asarray(bout_df["behavior"].tolist(), dtype=str)),
+        ("individual", "individual (PoseEstimation_<individual>)",
+         np.asarray(bout_df["individual"].tolist(), dtype=str)),
+        ("start_frame", "first frame of the bout (0-based)", start_frame),
+        ("end_frame", "last frame of the bout (inclusive)", end_frame),
+        ("mean_probability", "mean predicted probability over the bout (NaN if unknown)",
+         bout_df["mean_probability"].to_numpy(dtype=np.float64)),
+    ]
+    nwbfile.add_time_intervals(pynwb.epoch.TimeIntervals(
+        name=BOUTS_TABLE,
+        description=f"behavior bouts predicted by dlc_lookagain {__version__}"
+                    + (f" ({bouts_where.name})" if bouts_where is not None else "")
+                    + "; [start_time, stop_time) covers frames start_frame..end_frame",
+        columns=[VectorData(name=n, description=d, data=v) for n, d, v in columns],
+    ))
+
+
+def _add_probabilities(module, record: PoseRecord, probs, fps: float, pynwb) -> None:
+    """Per-frame probabilities, one ``(T, C)`` TimeSeries per individual."""
+    from dlc_lookagain import __version__
+
+    names, p, thresholds, where = probs
+    container = pynwb.behavior.BehavioralTimeSeries(name=PROBABILITIES_CONTAINER)
+    for i, ind in enumerate(record.individuals):
+        description = (f"per-frame probability of each behavior for individual {ind!r} "
+                       f"(dlc_lookagain {__version__}, {where.name}); columns: {json.dumps(names)}")
+        if thresholds is not None:
+            description += f"; decision thresholds: {json.dumps(thresholds)}"
+        container.add_timeseries(pynwb.TimeSeries(
+            name=ind,
+            data=np.ascontiguousarray(p[:, i, :], dtype=np.float32),
+            unit="probability",
+            rate=fps,
+            starting_time=0.0,
+            description=description,
+            comments="NaN where nothing was predicted",
         ))
-
-    if probs is not None:
-        names, p, thresholds, where = probs
-        container = pynwb.behavior.BehavioralTimeSeries(name=PROBABILITIES_CONTAINER)
-        for i, ind in enumerate(record.individuals):
-            description = (f"per-frame probability of each behavior for individual {ind!r} "
-                           f"(dlc_lookagain {__version__}, {where.name}); columns: {json.dumps(names)}")
-            if thresholds is not None:
-                description += f"; decision thresholds: {json.dumps(thresholds)}"
-            container.add_timeseries(pynwb.TimeSeries(
-                name=ind,
-                data=np.ascontiguousarray(p[:, i, :], dtype=np.float32),
-                unit="probability",
-                rate=fps,
-                starting_time=0.0,
-                description=description,
-                comments="NaN where nothing was predicted",
-            ))
-        module.add(container)
-
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        with pynwb.NWBHDF5IO(str(tmp), mode="w") as io:
-            io.write(nwbfile)
-    logger.info("%s: wrote poses of %d individual(s) x %d bodyparts%s%s to %s", record.source.name,
-                record.n_individuals, record.n_bodyparts,
-                f", {len(bout_df)} bouts" if bout_df is not None else "",
-                ", probabilities" if probs is not None else "", path)
-    return path
+    module.add(container)
 
 
 __all__ = ["NWB_SUFFIX", "nwb_path", "write_nwb"]

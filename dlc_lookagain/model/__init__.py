@@ -4,7 +4,10 @@
 - :mod:`~dlc_lookagain.model.motion_encoder`: tokens -> per-frame motion features z.
 - :mod:`~dlc_lookagain.model.quantizer`: z -> residual vector-quantized motion codes.
 - :mod:`~dlc_lookagain.model.gate`: which frames are worth looking at.
-- :mod:`~dlc_lookagain.model.vision`: the frozen image encoder, animal crops, feature cache.
+- :mod:`~dlc_lookagain.model.vision`: the frozen image encoder and its backbones.
+- :mod:`~dlc_lookagain.model.crops`: egocentric animal crops and the context view it sees.
+- :mod:`~dlc_lookagain.model.visual_features`: one decoding pass -> encoder features of chosen frames.
+- :mod:`~dlc_lookagain.model.feature_cache`: those features kept on disk, never computed twice.
 - :mod:`~dlc_lookagain.model.look`: chosen frames -> vision features of a recording.
 - :mod:`~dlc_lookagain.model.fusion`: vision of looked-at frames informs every frame.
 - :mod:`~dlc_lookagain.model.heads`: behavior probabilities, thresholds, bout filtering.

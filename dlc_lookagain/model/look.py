@@ -3,8 +3,8 @@
 The geometry of each animal crop (centre, heading, body length) comes from the pose tokens, in
 pose pixels, and is scaled into the video's pixel grid (pose estimated on a resized copy of the
 video has ``record.video_scale`` != 1). Frames are decoded in one sequential pass and encoded in
-batches by :class:`~dlc_lookagain.model.vision.FrameFeatureExtractor`; with a
-:class:`~dlc_lookagain.model.vision.FeatureCache`, frames already encoded are never encoded again.
+batches by :class:`~dlc_lookagain.model.visual_features.FrameFeatureExtractor`; with a
+:class:`~dlc_lookagain.model.feature_cache.FeatureCache`, frames already encoded are never encoded again.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 
 from dlc_lookagain.io.record import PoseRecord
 from dlc_lookagain.model.pose_tokens import PoseTokens
-from dlc_lookagain.model.vision import FeatureCache, FrameFeatureExtractor, VisualFeatures
+from dlc_lookagain.model.feature_cache import FeatureCache
+from dlc_lookagain.model.visual_features import FrameFeatureExtractor, VisualFeatures
 from dlc_lookagain.model.windows import Sequence, SparseFrames
 
 logger = logging.getLogger(__name__)
