@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_lookagain.errors import PoseFormatError
-from dlc_lookagain.io.labels import ALL_INDIVIDUALS, BehaviorLabels
+from dlc_lookagain.io.behavior_labels import ALL_INDIVIDUALS, BehaviorLabels
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_lookagain.errors import PoseFormatError
-from dlc_lookagain.io.labels import mask_runs
+from dlc_lookagain.io.behavior_labels import mask_runs
 from dlc_lookagain.io.record import PoseRecord
 
 BEHAVIOR_COLUMNS = ("frame", "time_s", "individual", "label", "looked", "motif")
