@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dlc_lookagain import __version__
 from dlc_lookagain.errors import PoseFormatError, command_line
+from dlc_lookagain.model.look_schedule import DEFAULT_POLICY, POLICIES
 
 logger = logging.getLogger("dlc_lookagain")
 
@@ -210,10 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of each labeled video's frames looked at (as analyze --top-k does; default "
                         "0.25): body and head crops of each animal, used per behavior only where they raise the "
                         "cross-validated F1; 0 = keypoints only")
-    p.add_argument("--look-policy", choices=("uniform", "gate"), default="uniform",
-                   help="which frames: 'uniform' (default) evenly spaced; 'gate' spends each video's budget where "
-                        "keypoints leave a behavior most in doubt (not better yet in our benchmarks). analyze "
-                        "chooses them the same way")
+    p.add_argument("--look-policy", choices=POLICIES, default=DEFAULT_POLICY,
+                   help=f"which frames: 'uniform' evenly spaced; 'gate' spends each video's budget where "
+                        f"keypoints leave a behavior most in doubt (ties with 'uniform' at 25%%; better at very "
+                        f"small --look on videos like the labeled ones). analyze chooses them the same way "
+                        f"(default {DEFAULT_POLICY})")
 
     p = command("pretrain", help="adapt the motion encoder to your videos (no labels needed)",
                        description="Self-supervised pretraining on your project's poses (and a few video "
