@@ -981,7 +981,6 @@ def analyze(
         config_path, videos, videotype=videotype, destfolder=destfolder,
         shuffle=shuffle, filtered=filtered, track_method=track_method,
     )
-    from dlc_lookagain.model.lookagain import LookAgainModel, use_vision_encoder, vision_encoder_spec
     from dlc_lookagain.model_store import project_folder
 
     from dlc_lookagain.io.paths import absolute_path
@@ -989,17 +988,7 @@ def analyze(
     workspace = Path(workspace).expanduser() if workspace is not None else project_folder(config_path)
     workspace = absolute_path(workspace)
     destfolder = absolute_path(Path(destfolder).expanduser()) if destfolder is not None else None
-    net, manifest = resolve_model(workspace, model)
-    if vision_encoder is not None:
-        use_vision_encoder(net, vision_encoder)  # the caller names it: the model file never may
-    elif top_k > 0 and getattr(net, "decision", None) is None:
-        vision_encoder_spec(net)  # refuse now, not once per recording
-
-    model_ref = (manifest["path"] if manifest.get("path") and not isinstance(model, LookAgainModel)
-                 and vision_encoder is None else net)
-    _WORKER_MODELS.clear()
-    if isinstance(model_ref, str):
-        _WORKER_MODELS[(model_ref, os.stat(model_ref).st_mtime_ns)] = net
+    net, manifest, model_ref = _model_for_run(workspace, model, vision_encoder, top_k)
     options = AnalyzeOptions(
         top_k=float(top_k), destfolder=Path(destfolder) if destfolder is not None else None,
         overwrite=overwrite, min_bout_s=float(min_bout_s), figures=figures, labeled_video=labeled_video,
@@ -1014,6 +1003,30 @@ def analyze(
     else:
         summaries = _run_serial(jobs, model_ref, options, progress)
 
+    _report(summaries)
+    return summaries
+
+
+def _model_for_run(workspace: Path, model, vision_encoder: str | None, top_k: float):
+    """The model of this run, its manifest, and what workers load it from (its path when it has
+    one, so that a Dask worker reads the file rather than receiving a pickled model)."""
+    from dlc_lookagain.model.lookagain import LookAgainModel, use_vision_encoder, vision_encoder_spec
+
+    net, manifest = resolve_model(workspace, model)
+    if vision_encoder is not None:
+        use_vision_encoder(net, vision_encoder)  # the caller names it: the model file never may
+    elif top_k > 0 and getattr(net, "decision", None) is None:
+        vision_encoder_spec(net)  # refuse now, not once per recording
+    model_ref = (manifest["path"] if manifest.get("path") and not isinstance(model, LookAgainModel)
+                 and vision_encoder is None else net)
+    _WORKER_MODELS.clear()
+    if isinstance(model_ref, str):
+        _WORKER_MODELS[(model_ref, os.stat(model_ref).st_mtime_ns)] = net
+    return net, manifest, model_ref
+
+
+def _report(summaries: list[RecordingSummary]) -> None:
+    """Log what the run did; raise the first error when no recording could be analyzed."""
     failed = [s for s in summaries if s.error]
     done = sum(s.annotations_written for s in summaries)
     skipped = sum(bool(s.skipped) for s in summaries)
@@ -1033,4 +1046,3 @@ def analyze(
                     "file(s)", skipped, extras)
     else:
         logger.info("%d recording(s) analyzed, %d up to date, %d failed", done, skipped, len(failed))
-    return summaries

@@ -258,6 +258,7 @@ class FrameFeatureExtractor:
         chunk_frames : int
             Frames per yielded block.
         """
+        from dlc_lookagain.io.prefetch import Prefetched
         from dlc_lookagain.io.video import VideoReader
 
         wanted = _as_frame_indices(frames)
@@ -321,8 +322,12 @@ class FrameFeatureExtractor:
             leave=False,
         )
         try:
-            with VideoReader(video_path) as reader:
-                for index, rgb in reader.read_frames(wanted, allow_short=True):
+            def decode():
+                with VideoReader(video_path) as reader:
+                    yield from reader.read_frames(wanted, allow_short=True)
+
+            with Prefetched(decode) as ready:  # decoding overlaps cropping and encoding (io/prefetch.py)
+                for index, rgb in ready:
                     # rgb: uint8 (H, W, 3); decoded frames arrive in increasing order
                     pos = int(np.searchsorted(wanted, index))
                     b = (pos // chunk_frames) * chunk_frames
