@@ -577,53 +577,19 @@ def fit_decision_layer(
         raise ValueError("groups must contain 'bank'")
     params = {**DEFAULT_PARAMS, **(params or {}), "seed": seed,
               "num_threads": threads or max(1, os.cpu_count() or 1)}
-    candidates = {"bank": np.asarray(groups["bank"])}
-    extra = [g for g, cols in groups.items() if g != "bank" and len(cols)]
-    for g in extra:
-        candidates[f"bank+{g}"] = np.asarray(sorted(set(groups["bank"]) | set(groups[g])))
-    if len(extra) > 1:  # every group together too (encoder + vision)
-        candidates["+".join(["bank", *extra])] = np.asarray(sorted(set().union(*(groups[g] for g in groups))))
+    candidates = _candidates(groups)
     folds = cv_folds(recordings, k, gap_s)
     cv_desc = (f"leave-recording-out over {len(recordings)} recordings ({len(folds)} folds)"
                if len(recordings) > 1 else f"{len(folds)} blocked time folds, {gap_s:g} s gaps")
     fps = float(np.median([r.fps for r in recordings]))
 
-    # Out-of-fold probabilities: oof[candidate][c][r] is (T_r, I_r), NaN where not scored.
-    oof = {name: [[np.full(r.annotated.shape, np.nan) for r in recordings] for _ in range(n_beh)]
-           for name in candidates}
     # Without a caller's cache, this call's own candidates need no hashing: their names are the keys.
     shared = cache is not None
     cache = cache if shared else {}
     settings_key = (k, float(gap_s), cv_stride, rounds, repr(sorted(params.items())))
-    todo = []
     fingerprints = {name: _fingerprint(recordings, cols) if shared else name for name, cols in candidates.items()}
-    for name, cols in candidates.items():
-        key = ("oof", settings_key, fingerprints[name])
-        if key in cache:
-            oof[name] = cache[key]
-        else:
-            todo.append(name)
-            cache[key] = oof[name]
-    steps = [(name, f) for name in todo for f in range(len(folds))]
-    it = steps
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(steps, desc="cross-validation", unit="fit")
-    for name, f in it:
-        cols = candidates[name]
-        parts = [_rows(rec, tr, cols, cv_stride, augmented=True) for rec, (tr, _) in zip(recordings, folds[f])]
-        x = np.concatenate([p[0] for p in parts])
-        y = np.concatenate([p[1] for p in parts])
-        if not x.shape[0]:
-            continue
-        dataset = _binned(x, params)
-        tests = [_rows(rec, te, cols, scored=True) for rec, (_, te) in zip(recordings, folds[f])]
-        for c in range(n_beh):
-            model = _train(dataset, y[:, c], params, rounds)
-            for r, (xt, _, t_idx, i_idx) in enumerate(tests):
-                if xt.shape[0]:
-                    oof[name][c][r][t_idx, i_idx] = _predict(model, xt)
+    oof = _out_of_fold(recordings, candidates, folds, n_beh, params, rounds, cv_stride, progress,
+                       cache, [("oof", settings_key, fingerprints[name]) for name in candidates])
 
     truth = [[r.present[..., c] & r.annotated for r in recordings] for c in range(n_beh)]
     # Pooling over animals is a candidate only where some frame has several scored animals.
@@ -689,6 +655,54 @@ def fit_decision_layer(
         out.without_vision = layer(blind)
         out.without_vision.cv_f1_by_group = {}
     return out
+
+
+def _candidates(groups: dict[str, list[int]]) -> dict[str, np.ndarray]:
+    """The feature sets each behavior may choose from: the bank, the bank with each other group, and
+    (with several other groups) all together; name -> sorted column indices."""
+    candidates = {"bank": np.asarray(groups["bank"])}
+    extra = [g for g, cols in groups.items() if g != "bank" and len(cols)]
+    for g in extra:
+        candidates[f"bank+{g}"] = np.asarray(sorted(set(groups["bank"]) | set(groups[g])))
+    if len(extra) > 1:  # every group together too (encoder + vision)
+        candidates["+".join(["bank", *extra])] = np.asarray(sorted(set().union(*(groups[g] for g in groups))))
+    return candidates
+
+
+def _out_of_fold(recordings, candidates, folds, n_beh, params, rounds, cv_stride, progress, cache, keys) -> dict:
+    """Out-of-fold probabilities: ``oof[candidate][c][r]`` is ``(T_r, I_r)``, NaN where not scored.
+    A candidate whose key (one per candidate, in order) is in ``cache`` is served from it; the
+    others are trained fold by fold and stored there."""
+    oof = {name: [[np.full(r.annotated.shape, np.nan) for r in recordings] for _ in range(n_beh)]
+           for name in candidates}
+    todo = []
+    for name, key in zip(candidates, keys):
+        if key in cache:
+            oof[name] = cache[key]
+        else:
+            todo.append(name)
+            cache[key] = oof[name]
+    steps = [(name, f) for name in todo for f in range(len(folds))]
+    it = steps
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(steps, desc="cross-validation", unit="fit")
+    for name, f in it:
+        cols = candidates[name]
+        parts = [_rows(rec, tr, cols, cv_stride, augmented=True) for rec, (tr, _) in zip(recordings, folds[f])]
+        x = np.concatenate([p[0] for p in parts])
+        y = np.concatenate([p[1] for p in parts])
+        if not x.shape[0]:
+            continue
+        dataset = _binned(x, params)
+        tests = [_rows(rec, te, cols, scored=True) for rec, (_, te) in zip(recordings, folds[f])]
+        for c in range(n_beh):
+            model = _train(dataset, y[:, c], params, rounds)
+            for r, (xt, _, t_idx, i_idx) in enumerate(tests):
+                if xt.shape[0]:
+                    oof[name][c][r][t_idx, i_idx] = _predict(model, xt)
+    return oof
 
 
 def _fingerprint(recordings: Sequence[LabeledFeatures], columns: np.ndarray) -> str:
