@@ -1,4 +1,8 @@
-"""End-to-end speed and peak memory of the pipeline parts that exist today: keypoints only vs sparse vs dense.
+"""End-to-end speed and peak memory of pose reading and decoding: keypoints only vs sparse vs dense.
+
+Written before the gate, the decision layer and the vision path of ``analyze`` existed (2026-11): it
+times a stand-in crop, not ``analyze``. ``benchmarks/look_overlap.py`` times the look step as shipped
+(decode, describe, their overlap); ``benchmarks/decision_speed.py`` the keypoint-only ``analyze``.
 
 Usage::
 
