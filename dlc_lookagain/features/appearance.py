@@ -48,8 +48,7 @@ import numpy as np
 
 from dlc_lookagain.features.kinematics import HEAD_WORDS, interpolate_gaps
 from dlc_lookagain.io.record import PoseRecord
-from dlc_lookagain.io.prefetch import Prefetched
-from dlc_lookagain.io.video import VideoReader
+from dlc_lookagain.io.prefetch import frames_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -488,12 +487,8 @@ def extract(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=frames.size, desc=f"looking ({Path(str(path)).name})", unit="frame", leave=False)
-    def decode():
-        with VideoReader(path) as reader:
-            yield from reader.read_frames(frames.tolist(), color="rgb", allow_short=decoded is not None)
-
     # The decoder runs a few frames ahead in a thread while this one describes (io/prefetch.py).
-    with Prefetched(decode) as ready:
+    with frames_ahead(path, frames.tolist(), color="rgb", allow_short=decoded is not None) as ready:
         for idx, frame in ready:
             out[pos[idx]] = frame_features(frame, idx, geometry, cfg, hog)
             if decoded is not None:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-__all__ = ["Prefetched"]
+__all__ = ["Prefetched", "frames_ahead"]
 
 T = TypeVar("T")
 _DONE = object()
@@ -121,3 +121,19 @@ class Prefetched(Generic[T]):
             self._stop.set()
         except AttributeError:  # failed in __init__
             pass
+
+
+def frames_ahead(path, indices, depth: int = 8, **read_options) -> Prefetched:
+    """:meth:`VideoReader.read_frames` of ``path`` in a reader thread, ``depth`` frames ahead.
+
+    The reader is opened and closed in that thread; ``read_options`` are those of
+    :meth:`~dlc_lookagain.io.video.VideoReader.read_frames`. Use it as a context manager so that
+    stopping early releases the video.
+    """
+    from dlc_lookagain.io.video import VideoReader
+
+    def decode():
+        with VideoReader(path) as reader:
+            yield from reader.read_frames(indices, **read_options)
+
+    return Prefetched(decode, depth=depth)

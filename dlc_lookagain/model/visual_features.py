@@ -258,8 +258,7 @@ class FrameFeatureExtractor:
         chunk_frames : int
             Frames per yielded block.
         """
-        from dlc_lookagain.io.prefetch import Prefetched
-        from dlc_lookagain.io.video import VideoReader
+        from dlc_lookagain.io.prefetch import frames_ahead
 
         wanted = _as_frame_indices(frames)
         centers, headings, body_sizes = _check_geometry(centers, headings, body_sizes)
@@ -322,11 +321,8 @@ class FrameFeatureExtractor:
             leave=False,
         )
         try:
-            def decode():
-                with VideoReader(video_path) as reader:
-                    yield from reader.read_frames(wanted, allow_short=True)
-
-            with Prefetched(decode) as ready:  # decoding overlaps cropping and encoding (io/prefetch.py)
+            # decoding overlaps cropping and encoding (io/prefetch.py)
+            with frames_ahead(video_path, wanted, allow_short=True) as ready:
                 for index, rgb in ready:
                     # rgb: uint8 (H, W, 3); decoded frames arrive in increasing order
                     pos = int(np.searchsorted(wanted, index))
